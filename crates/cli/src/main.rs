@@ -1,0 +1,38 @@
+//! `endoreg`: the command line of the endoreg registry. It works on the registry's database directly (like
+//! an administrator's shell on the host) through the same service layer the HTTP API uses.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "endoreg", version, about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries")]
+struct Cli {
+    /// Configuration file (TOML). Without it: defaults plus ENDOREG_* environment variables.
+    #[arg(long, global = true, env = "ENDOREG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    endoreg_common::logging::init(log::LevelFilter::Warn);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli.config.as_deref(), cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The JSON types of the registry API.

@@ -1,0 +1,178 @@
+//! The registry's configuration: defaults that work on a laptop (SQLite under `./endoreg-data`, HTTP on
+//! loopback), a TOML file for servers, `ENDOREG_*` environment variables on top (see
+//! [`endoreg_common::config`]). Secrets are paths to files, never values.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use endoreg_common::config::ConfigError;
+use endoreg_common::secret::Secret;
+
+use crate::db::ConnectOptions;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Where the embedded database (and, later, media) live. `ENDOREG_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; unset means SQLite at `<data_dir>/registry.db`.
+    /// `ENDOREG_DATABASE_URL`. Put no password here: use `database.password_file`.
+    pub database_url: Option<String>,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    /// A file holding the PostgreSQL password (a systemd credential); not needed with peer
+    /// authentication over the local socket.
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on. Loopback by default: exposing the registry is a deliberate act.
+    pub listen: String,
+    /// Largest accepted JSON request body.
+    pub max_body_bytes: usize,
+    /// A request that takes longer is answered 503.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Files holding API tokens to register at startup, as `ROLE:NAME` → file. For deployments where a
+    /// token is provisioned as an (age-encrypted) secret rather than created by hand.
+    pub token_files: Vec<TokenFile>,
+    /// How long a verified token is trusted before it is looked up again (revocation takes at most this).
+    pub token_cache_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    pub name: String,
+    pub role: String,
+    pub file: PathBuf,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./endoreg-data"),
+            database_url: None,
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout_secs: 10, password_file: None }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024, request_timeout_secs: 30 }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { token_files: Vec::new(), token_cache_secs: 10 }
+    }
+}
+
+impl RegistryConfig {
+    /// Loads defaults, then `file`, then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let cfg: Self = endoreg_common::config::load(file)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            crate::db::Backend::from_url(url).map_err(|e| ConfigError::Check(e.to_string()))?;
+            if url.contains("://") && url.split("://").nth(1).is_some_and(|rest| rest.split('@').next().is_some_and(|u| u.contains(':') && rest.contains('@'))) {
+                return Err(ConfigError::Check(
+                    "database_url contains a password; put it in a file and set database.password_file instead".into(),
+                ));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Check("database.max_connections must be at least 1".into()));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(ConfigError::Check("http.max_body_bytes must be at least 1024".into()));
+        }
+        for t in &self.auth.token_files {
+            t.role.parse::<endoreg_common::access::Role>().map_err(|e| ConfigError::Check(format!("auth.token_files `{}`: {e}", t.name)))?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("registry.db").display()),
+        }
+    }
+
+    pub fn connect_options(&self) -> Result<ConnectOptions, ConfigError> {
+        let password = match &self.database.password_file {
+            Some(path) => Some(Secret::read(path).map_err(|e| ConfigError::Check(e.to_string()))?),
+            None => None,
+        };
+        Ok(ConnectOptions {
+            max_connections: self.database.max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.database.acquire_timeout_secs),
+            password,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_sqlite_in_the_data_directory() {
+        let c = RegistryConfig::default();
+        assert_eq!(c.database_url(), "sqlite://./endoreg-data/registry.db");
+        assert!(c.http.listen.starts_with("127.0.0.1:"));
+    }
+
+    #[test]
+    fn a_password_in_the_database_url_is_refused() {
+        let c = RegistryConfig { database_url: Some("postgres://u:pw@h/db".into()), ..Default::default() };
+        let err = c.check().unwrap_err().to_string();
+        assert!(err.contains("password_file") && !err.contains("pw@"), "{err}");
+        let ok = RegistryConfig { database_url: Some("postgres://u@h/db".into()), ..Default::default() };
+        ok.check().unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_reach_nested_keys() {
+        let env = vec![
+            ("ENDOREG_DATA_DIR".to_string(), "/var/lib/endoreg".to_string()),
+            ("ENDOREG_HTTP__LISTEN".to_string(), "[::1]:9000".to_string()),
+            ("ENDOREG_DATABASE__MAX_CONNECTIONS".to_string(), "4".to_string()),
+        ];
+        let c: RegistryConfig = endoreg_common::config::load_from(None, env).unwrap();
+        assert_eq!(c.database_url(), "sqlite:///var/lib/endoreg/registry.db");
+        assert_eq!(c.http.listen, "[::1]:9000");
+        assert_eq!(c.database.max_connections, 4);
+    }
+}

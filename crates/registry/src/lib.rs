@@ -1,0 +1,6 @@
+//! The endoreg registry.
+
+pub mod config;
+pub mod db;
+pub mod kb;
+
