@@ -6,9 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use endoreg_common::access::Role;
+use endoreg_common::api::TokenCreate;
 use endoreg_registry::config::RegistryConfig;
 use endoreg_registry::db::Db;
 use endoreg_registry::kb;
+use endoreg_registry::service::tokens;
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -19,6 +22,57 @@ pub enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Run the registry's HTTP API (like `endoreg-registry`).
+    Serve,
+    /// Answers to common research questions, as a table or JSON.
+    Query {
+        #[command(subcommand)]
+        query: QueryCommand,
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// admin, data_manager, annotator, researcher or service.
+        #[arg(long)]
+        role: String,
+        /// What the token is for (shown in `token list`).
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until it expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+pub enum QueryCommand {
+    /// A patient's examinations (by id or pseudonym).
+    PatientExaminations { patient: String },
+    /// The interventions an examination indication expects.
+    ExpectedInterventions { indication: String },
+    /// A video's label segments, optionally for one label.
+    Segments {
+        video: i64,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// All finding classifications with their choices.
+    Classifications,
 }
 
 #[derive(Subcommand)]
@@ -46,12 +100,84 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
         Command::Migrate => {
             let db = connect(&cfg).await?;
             let applied = db.migrate().await?;
-            println!("database {}: {applied} migration(s) applied, schema up to date", db.backend().as_str());
+            println!(
+                "database {}: {applied} migration(s) applied, schema up to date",
+                db.backend().as_str()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Kb { command } => {
             let db = connect_migrated(&cfg).await?;
             kb_command(&db, command).await
+        }
+        Command::Token { command } => {
+            let db = connect_migrated(&cfg).await?;
+            token_command(&db, command).await
+        }
+        Command::Serve => {
+            endoreg_registry::server::serve(&cfg, endoreg_registry::server::shutdown_signal())
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { query, json } => {
+            let db = connect_migrated(&cfg).await?;
+            crate::query::run(&db, query, json).await
+        }
+    }
+}
+
+async fn token_command(db: &Db, command: TokenCommand) -> Result<ExitCode> {
+    match command {
+        TokenCommand::Create {
+            role,
+            name,
+            expires_in_days,
+        } => {
+            let role: Role = role.parse()?;
+            let created = tokens::create(
+                db,
+                &TokenCreate {
+                    name,
+                    role,
+                    expires_in_days,
+                },
+            )
+            .await?;
+            eprintln!(
+                "token {} ({}) created; it is shown only now:",
+                created.info.id, created.info.role
+            );
+            println!("{}", created.token);
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List => {
+            println!(
+                "{:>4}  {:<13} {:<24} {:<25} {}",
+                "id", "role", "name", "created", "status"
+            );
+            for t in tokens::list(db).await? {
+                let status = match (t.revoked_at, t.expires_at) {
+                    (Some(r), _) => format!("revoked {}", r.format("%Y-%m-%d %H:%M")),
+                    (None, Some(e)) if e <= chrono::Utc::now() => {
+                        format!("expired {}", e.format("%Y-%m-%d"))
+                    }
+                    (None, Some(e)) => format!("expires {}", e.format("%Y-%m-%d")),
+                    (None, None) => "active".into(),
+                };
+                println!(
+                    "{:>4}  {:<13} {:<24} {:<25} {status}",
+                    t.id,
+                    t.role.as_str(),
+                    t.name,
+                    t.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { id } => {
+            let t = tokens::revoke(db, id).await?;
+            println!("token {} ({}, {}) revoked", t.id, t.name, t.role);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -85,7 +211,12 @@ async fn kb_command(db: &Db, command: KbCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        KbCommand::ImportEndoreg { dir, json, strict, dry_run } => {
+        KbCommand::ImportEndoreg {
+            dir,
+            json,
+            strict,
+            dry_run,
+        } => {
             let report = kb::import_endoreg(db, &dir, strict, dry_run).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -100,8 +231,17 @@ async fn kb_command(db: &Db, command: KbCommand) -> Result<ExitCode> {
                     println!("problem: {p}");
                 }
                 match &report.written {
-                    Some(w) => println!("imported: {} entries, {} links, {} regions; {} problem(s)", w.rows, w.links, w.regions, report.problems.len()),
-                    None => println!("dry run: nothing written; {} problem(s)", report.problems.len()),
+                    Some(w) => println!(
+                        "imported: {} entries, {} links, {} regions; {} problem(s)",
+                        w.rows,
+                        w.links,
+                        w.regions,
+                        report.problems.len()
+                    ),
+                    None => println!(
+                        "dry run: nothing written; {} problem(s)",
+                        report.problems.len()
+                    ),
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! an administrator's shell on the host) through the same service layer the HTTP API uses.
 
 mod commands;
+mod query;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "endoreg", version, about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries")]
+#[command(
+    name = "endoreg",
+    version,
+    about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries"
+)]
 struct Cli {
     /// Configuration file (TOML). Without it: defaults plus ENDOREG_* environment variables.
     #[arg(long, global = true, env = "ENDOREG_CONFIG")]
@@ -21,7 +26,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     endoreg_common::logging::init(log::LevelFilter::Warn);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

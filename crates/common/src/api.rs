@@ -1,1 +1,657 @@
-//! The JSON types of the registry API.
+//! The JSON types of the registry API (`/api/v1`), shared by the server, the CLI and the workers.
+//!
+//! Conventions:
+//! - Terminology is referred to by `name` (`"examination": "colonoscopy"`), never by internal id.
+//! - Clinical and media records have numeric ids and a `version` that every change increments; updates
+//!   and deletes must send it back as `If-Match: "<version>"` (optimistic concurrency).
+//! - Input types reject unknown fields, so a typo is an error rather than a silently ignored field.
+//! - In `...Patch` types an absent field is left alone and `null` clears a nullable field.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field (with `#[serde(default)]`).
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Items matching the filters, over all pages.
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// Paging parameters of every list endpoint.
+#[derive(Debug, Clone, Copy, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// 1-based page number (default 1).
+    #[serde(default = "one")]
+    pub page: u32,
+    /// Items per page, 1..=500 (default 50).
+    #[serde(default = "fifty")]
+    pub per_page: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn fifty() -> u32 {
+    50
+}
+
+impl Paging {
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Self {
+        Paging {
+            page: page.unwrap_or(1),
+            per_page: per_page.unwrap_or(50),
+        }
+    }
+}
+
+/// Filters that carry paging parameters in the same query string.
+pub trait Paged {
+    fn paging(&self) -> Paging;
+}
+
+macro_rules! paged {
+    ($($t:ty),*) => {$(
+        impl Paged for $t {
+            fn paging(&self) -> Paging {
+                Paging::new(self.page, self.per_page)
+            }
+        }
+    )*};
+}
+paged!(
+    TermFilter,
+    PatientFilter,
+    ExaminationFilter,
+    VideoFilter,
+    ReportFilter
+);
+
+impl Default for Paging {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: 50,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Terminology
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TermKindSummary {
+    pub kind: String,
+    pub count: i64,
+}
+
+/// A terminology entry with its references resolved to names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TermEntry {
+    pub kind: String,
+    pub name: String,
+    pub name_de: Option<String>,
+    pub name_en: Option<String>,
+    pub description: Option<String>,
+    pub description_de: Option<String>,
+    pub description_en: Option<String>,
+    /// Typed fields of the kind (e.g. `abbreviation`, `image_width`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+    /// Single references: field → name of the referenced entry.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub refs: Map<String, Value>,
+    /// List references: field → names, in their stored order.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub links: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<Region>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Region {
+    pub name: String,
+    /// `endoscope_image`, `patient_information` or `device_information`.
+    pub kind: String,
+    pub x: i64,
+    pub y: i64,
+    pub width: i64,
+    pub height: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TermFilter {
+    /// Substring of the name or a translation (case-insensitive).
+    pub q: Option<String>,
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+
+/// A finding classification with its choices, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClassificationWithChoices {
+    pub name: String,
+    pub name_en: Option<String>,
+    pub name_de: Option<String>,
+    pub classification_types: Vec<String>,
+    pub findings: Vec<String>,
+    pub choices: Vec<ChoiceSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChoiceSummary {
+    pub name: String,
+    pub name_en: Option<String>,
+    pub name_de: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Patients
+
+/// A pseudonymised patient: nothing here identifies a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Patient {
+    pub id: i64,
+    pub pseudonym: String,
+    pub center: String,
+    pub gender: Option<String>,
+    pub birth_year: Option<i32>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientCreate {
+    pub center: String,
+    pub gender: Option<String>,
+    pub birth_year: Option<i32>,
+    /// A pseudonym chosen by the caller (e.g. from the clinic's pseudonymisation service); generated when
+    /// absent.
+    pub pseudonym: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientPatch {
+    pub center: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub gender: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i32>)]
+    pub birth_year: Option<Option<i32>>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PatientFilter {
+    /// Center name.
+    pub center: Option<String>,
+    pub pseudonym: Option<String>,
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+
+/// Patient-identifying data. Readable and writable only by roles with the identity permissions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PatientIdentity {
+    pub patient_id: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub external_id: Option<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientIdentityIn {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    /// The hospital's patient number.
+    pub external_id: Option<String>,
+    pub notes: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Patient examinations and findings
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExaminationSummary {
+    pub id: i64,
+    pub patient_id: i64,
+    pub examination: String,
+    pub center: String,
+    pub date: Option<NaiveDate>,
+    pub version: i64,
+}
+
+/// A patient examination with its indications and findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PatientExamination {
+    pub id: i64,
+    pub patient_id: i64,
+    pub examination: String,
+    pub center: String,
+    pub examiner_id: Option<i64>,
+    pub date: Option<NaiveDate>,
+    pub indications: Vec<Indication>,
+    pub findings: Vec<PatientFinding>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Indication {
+    /// An `examination_indication` name.
+    pub indication: String,
+    /// An `examination_indication_classification_choice` name.
+    #[serde(default)]
+    pub choice: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientExaminationCreate {
+    pub patient_id: i64,
+    /// An `examination` name, e.g. `colonoscopy`.
+    pub examination: String,
+    /// Where it took place; the patient's center when absent.
+    pub center: Option<String>,
+    pub date: Option<NaiveDate>,
+    #[serde(default)]
+    pub indications: Vec<Indication>,
+    /// Findings recorded together with the examination.
+    #[serde(default)]
+    pub findings: Vec<PatientFindingIn>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientExaminationPatch {
+    pub examination: Option<String>,
+    pub center: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub date: Option<Option<NaiveDate>>,
+    /// Replaces the indications when present.
+    pub indications: Option<Vec<Indication>>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExaminationFilter {
+    /// Center name.
+    pub center: Option<String>,
+    /// Examination name (e.g. `colonoscopy`).
+    pub examination: Option<String>,
+    pub patient_id: Option<i64>,
+    /// Earliest date, inclusive.
+    pub date_from: Option<NaiveDate>,
+    /// Latest date, inclusive.
+    pub date_to: Option<NaiveDate>,
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PatientFinding {
+    pub id: i64,
+    pub patient_examination_id: i64,
+    pub finding: String,
+    pub classifications: Vec<ClassificationChoice>,
+    pub interventions: Vec<Intervention>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassificationChoice {
+    /// A `finding_classification` name, e.g. `paris`.
+    pub classification: String,
+    /// One of that classification's choices, e.g. `paris_0_is`.
+    pub choice: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Intervention {
+    /// A `finding_intervention` name, e.g. `cold_snare_polypectomy`.
+    pub intervention: String,
+    /// `planned`, `performed`, `not_performed` or `failed`.
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+}
+
+/// A finding as written: replaces the finding's classifications and interventions entirely.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientFindingIn {
+    /// A `finding` name, e.g. `colon_polyp`.
+    pub finding: String,
+    #[serde(default)]
+    pub classifications: Vec<ClassificationChoice>,
+    #[serde(default)]
+    pub interventions: Vec<Intervention>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Videos, frames, label segments
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Video {
+    pub id: i64,
+    pub center: String,
+    pub processor: Option<String>,
+    pub patient_examination_id: Option<i64>,
+    pub sha256: String,
+    pub size_bytes: Option<i64>,
+    /// The processing state: `uploaded` → `probed` → `anonymised` → `frames_extracted` → `predicted` →
+    /// `validated`, or `failed` (with `state_detail` saying why).
+    pub state: String,
+    pub state_detail: Option<String>,
+    pub state_changed_at: DateTime<Utc>,
+    pub metadata: VideoMetadata,
+    pub raw_key: Option<String>,
+    pub anonymised_key: Option<String>,
+    pub frame_sets: Vec<FrameSet>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What probing the file found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoMetadata {
+    pub container: Option<String>,
+    pub codec: Option<String>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub fps: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub frame_count: Option<i64>,
+    /// Degrees, one of 0, 90, 180, 270.
+    pub rotation: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoCreate {
+    pub center: String,
+    /// An `endoscopy_processor` name: decides which regions anonymisation blanks.
+    pub processor: Option<String>,
+    pub patient_examination_id: Option<i64>,
+    /// SHA-256 of the raw file, lowercase hex.
+    pub sha256: String,
+    pub size_bytes: Option<i64>,
+    pub raw_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoPatch {
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub processor: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>)]
+    pub patient_examination_id: Option<Option<i64>>,
+    /// Replaces the metadata when present.
+    pub metadata: Option<VideoMetadata>,
+    pub raw_key: Option<String>,
+    pub anonymised_key: Option<String>,
+}
+
+/// A request to move a video (or report) to another processing state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    pub state: String,
+    /// Why (required when the new state is `failed`).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StateEvent {
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VideoFilter {
+    pub center: Option<String>,
+    pub state: Option<String>,
+    pub patient_examination_id: Option<i64>,
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+
+/// Extracted frames of one source: frames `first_frame + i * step` for `i < frame_count`, stored as
+/// `<storage_prefix>/<frame number, 6 digits>.<format>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameSet {
+    /// `raw` or `anonymised`.
+    pub source: String,
+    pub first_frame: i64,
+    pub frame_count: i64,
+    pub step: i64,
+    /// `jpeg` or `png`.
+    pub format: String,
+    pub storage_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LabelSegment {
+    pub id: i64,
+    pub video_id: i64,
+    pub label: String,
+    pub start_frame: i64,
+    /// Inclusive.
+    pub end_frame: i64,
+    /// An `information_source` name (`prediction`, `annotation`, ...).
+    pub source: Option<String>,
+    pub model_version_id: Option<i64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSegmentIn {
+    /// A `label` name, e.g. `polyp`.
+    pub label: String,
+    pub start_frame: i64,
+    /// Inclusive; at least `start_frame`.
+    pub end_frame: i64,
+    pub source: Option<String>,
+    pub model_version_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentFilter {
+    /// A `label` name.
+    pub label: Option<String>,
+    /// An `information_source` name.
+    pub source: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reports
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub id: i64,
+    pub center: String,
+    pub patient_examination_id: Option<i64>,
+    pub pdf_type: Option<String>,
+    pub sha256: String,
+    pub size_bytes: Option<i64>,
+    /// `uploaded` → `text_extracted` → `anonymised`, or `failed`.
+    pub state: String,
+    pub state_detail: Option<String>,
+    pub raw_key: Option<String>,
+    /// The report text with identifying values replaced by placeholders.
+    pub anonymised_text: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportCreate {
+    pub center: String,
+    pub patient_examination_id: Option<i64>,
+    pub pdf_type: Option<String>,
+    pub sha256: String,
+    pub size_bytes: Option<i64>,
+    pub raw_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportPatch {
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>)]
+    pub patient_examination_id: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub pdf_type: Option<Option<String>>,
+    pub raw_key: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub anonymised_text: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportFilter {
+    pub center: Option<String>,
+    pub state: Option<String>,
+    pub patient_examination_id: Option<i64>,
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tokens
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    pub role: crate::access::Role,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    pub name: String,
+    pub role: crate::access::Role,
+    /// Days until the token expires; never when absent.
+    pub expires_in_days: Option<u32>,
+}
+
+/// A new token. `token` is shown this once; only its hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: Token,
+}
+
+/// `/readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub database: String,
+    pub migrations_applied: usize,
+    pub migrations_known: usize,
+}

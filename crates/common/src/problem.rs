@@ -31,7 +31,14 @@ pub struct FieldProblem {
 
 impl Problem {
     pub fn new(code: &str, title: &str, status: u16) -> Self {
-        Self { type_uri: format!("urn:endoreg:problem:{code}"), title: title.to_owned(), status, detail: None, instance: None, errors: Vec::new() }
+        Self {
+            type_uri: format!("urn:endoreg:problem:{code}"),
+            title: title.to_owned(),
+            status,
+            detail: None,
+            instance: None,
+            errors: Vec::new(),
+        }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -2,5 +2,7 @@
 
 pub mod config;
 pub mod db;
+pub mod http;
 pub mod kb;
-
+pub mod server;
+pub mod service;

@@ -25,7 +25,9 @@ pub enum Violation {
 impl DbError {
     /// The constraint a statement violated, if that is why it failed.
     pub fn violation(&self) -> Option<(Violation, Option<String>)> {
-        let DbError::Sqlx(sqlx::Error::Database(db)) = self else { return None };
+        let DbError::Sqlx(sqlx::Error::Database(db)) = self else {
+            return None;
+        };
         let kind = match db.kind() {
             sqlx::error::ErrorKind::UniqueViolation => Violation::Unique,
             sqlx::error::ErrorKind::ForeignKeyViolation => Violation::ForeignKey,
@@ -38,7 +40,12 @@ impl DbError {
 
     /// A transaction that lost a race (PostgreSQL serialization failure or deadlock, SQLite busy).
     pub fn is_contention(&self) -> bool {
-        let DbError::Sqlx(sqlx::Error::Database(db)) = self else { return false };
-        matches!(db.code().as_deref(), Some("40001") | Some("40P01") | Some("5") | Some("517"))
+        let DbError::Sqlx(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        matches!(
+            db.code().as_deref(),
+            Some("40001") | Some("40P01") | Some("5") | Some("517")
+        )
     }
 }

@@ -9,7 +9,9 @@
 //! compiled for each backend by [`on_db!`](crate::on_db): the macro expands the same block once per pool
 //! type, so the code is shared while sqlx still sees concrete types.
 
+pub mod dynrow;
 pub mod error;
+pub mod exec;
 pub mod schema;
 
 use std::str::FromStr;
@@ -66,7 +68,11 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), password: None }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            password: None,
+        }
     }
 }
 
@@ -106,7 +112,10 @@ impl Db {
                 if let Some(parent) = opts.get_filename().parent() {
                     if !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(parent).map_err(|e| {
-                            DbError::Config(format!("cannot create database directory {}: {e}", parent.display()))
+                            DbError::Config(format!(
+                                "cannot create database directory {}: {e}",
+                                parent.display()
+                            ))
                         })?;
                     }
                 }
@@ -115,12 +124,20 @@ impl Db {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts)
                     .await
-                    .map_err(|e| DbError::Connect { url: redact_url(url), source: e })?;
+                    .map_err(|e| DbError::Connect {
+                        url: redact_url(url),
+                        source: e,
+                    })?;
                 Ok(Db::Sqlite(pool))
             }
             Backend::Postgres => {
                 let opts = PgConnectOptions::from_str(url)
-                    .map_err(|e| DbError::Config(format!("invalid PostgreSQL URL `{}`: {e}", redact_url(url))))?
+                    .map_err(|e| {
+                        DbError::Config(format!(
+                            "invalid PostgreSQL URL `{}`: {e}",
+                            redact_url(url)
+                        ))
+                    })?
                     .application_name("endoreg-registry");
                 let opts = match &options.password {
                     Some(p) => opts.password(p.expose()),
@@ -131,10 +148,14 @@ impl Db {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts)
                     .await
-                    .map_err(|e| DbError::Connect { url: redact_url(url), source: e })?;
-                let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
-                    .fetch_one(&pool)
-                    .await?;
+                    .map_err(|e| DbError::Connect {
+                        url: redact_url(url),
+                        source: e,
+                    })?;
+                let version: i32 =
+                    sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+                        .fetch_one(&pool)
+                        .await?;
                 if version < MIN_POSTGRES_VERSION {
                     return Err(DbError::Config(format!(
                         "PostgreSQL {version} is too old: endoreg needs 13 or newer"
@@ -221,26 +242,34 @@ impl Db {
 /// a deferred transaction that reads first and writes later can fail with SQLITE_BUSY instead of waiting.
 pub trait BeginWrite {
     type Database: sqlx::Database;
-    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Database>, sqlx::Error>> + Send;
 }
 
 impl BeginWrite for SqlitePool {
     type Database = Sqlite;
-    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
         self.begin_with("BEGIN IMMEDIATE")
     }
 }
 
 impl BeginWrite for PgPool {
     type Database = Postgres;
-    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
         self.begin()
     }
 }
 
 /// A database URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     match rest.split_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
@@ -260,16 +289,30 @@ mod tests {
 
     #[test]
     fn passwords_never_appear_in_redacted_urls() {
-        assert_eq!(redact_url("postgres://me:s3cret@db/endoreg"), "postgres://me:***@db/endoreg");
-        assert_eq!(redact_url("postgres://me@db/endoreg"), "postgres://me@db/endoreg");
+        assert_eq!(
+            redact_url("postgres://me:s3cret@db/endoreg"),
+            "postgres://me:***@db/endoreg"
+        );
+        assert_eq!(
+            redact_url("postgres://me@db/endoreg"),
+            "postgres://me@db/endoreg"
+        );
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }
 
     #[test]
     fn backend_is_chosen_from_the_url_scheme() {
         assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::from_url("postgresql:///e?host=/run/postgresql").unwrap(), Backend::Postgres);
-        let err = Backend::from_url("mysql://u:pw@h/db").unwrap_err().to_string();
-        assert!(err.contains("sqlite: or postgres:") && !err.contains("pw"), "{err}");
+        assert_eq!(
+            Backend::from_url("postgresql:///e?host=/run/postgresql").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::from_url("mysql://u:pw@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sqlite: or postgres:") && !err.contains("pw"),
+            "{err}"
+        );
     }
 }

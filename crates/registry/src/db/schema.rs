@@ -47,17 +47,32 @@ impl Table {
 }
 
 fn col(name: &str, ty: ColType, nullable: bool) -> Column {
-    Column { name: name.to_owned(), ty, nullable }
+    Column {
+        name: name.to_owned(),
+        ty,
+        nullable,
+    }
 }
 
 /// The table of a terminology kind.
 pub fn kind_table(kind: &Kind) -> Table {
-    let mut columns = vec![col("id", ColType::Id, false), col("name", ColType::Text, false)];
+    let mut columns = vec![
+        col("id", ColType::Id, false),
+        col("name", ColType::Text, false),
+    ];
     columns.extend(TRANSLATIONS.iter().map(|t| col(t, ColType::Text, true)));
     columns.extend(kind.typed.iter().map(|t| col(t.field, t.ty, true)));
-    columns.extend(kind.refs.iter().map(|r| col(&Kind::ref_column(r.field), ColType::Int, true)));
+    columns.extend(
+        kind.refs
+            .iter()
+            .map(|r| col(&Kind::ref_column(r.field), ColType::Int, true)),
+    );
     columns.push(col("attributes", ColType::Json, false));
-    Table { name: kind.name.to_owned(), columns, has_identity: true }
+    Table {
+        name: kind.name.to_owned(),
+        columns,
+        has_identity: true,
+    }
 }
 
 /// The link table of a terminology kind's list reference.

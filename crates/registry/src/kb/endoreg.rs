@@ -22,14 +22,27 @@ pub struct Tree {
 
 pub fn read_tree(root: &Path) -> std::io::Result<Tree> {
     if !root.is_dir() {
-        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is not a directory", root.display())));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is not a directory", root.display()),
+        ));
     }
-    let mut tree = Tree { entries: Vec::new(), counts: Vec::new(), problems: Vec::new() };
+    let mut tree = Tree {
+        entries: Vec::new(),
+        counts: Vec::new(),
+        problems: Vec::new(),
+    };
     for kind in KINDS {
-        let Some(dir) = kind.endoreg_dir else { continue };
+        let Some(dir) = kind.endoreg_dir else {
+            continue;
+        };
         let path = root.join(dir);
         if !path.is_dir() {
-            tree.problems.push(Problem::for_file(dir, ProblemKind::MissingDirectory, format!("no directory {dir} in the tree; no {} loaded", kind.name)));
+            tree.problems.push(Problem::for_file(
+                dir,
+                ProblemKind::MissingDirectory,
+                format!("no directory {dir} in the tree; no {} loaded", kind.name),
+            ));
             continue;
         }
         let mut files: Vec<String> = std::fs::read_dir(&path)?
@@ -54,25 +67,41 @@ fn read_file(kind: &'static Kind, path: &Path, rel: &str, tree: &mut Tree) -> us
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, format!("cannot read: {e}")));
+            tree.problems.push(Problem::for_file(
+                rel,
+                ProblemKind::InvalidFile,
+                format!("cannot read: {e}"),
+            ));
             return 0;
         }
     };
     let doc: Value = match serde_norway::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
-            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, format!("not valid YAML: {e}")));
+            tree.problems.push(Problem::for_file(
+                rel,
+                ProblemKind::InvalidFile,
+                format!("not valid YAML: {e}"),
+            ));
             return 0;
         }
     };
     let items = match doc {
         Value::Array(items) => items,
         Value::Null => {
-            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, "empty file"));
+            tree.problems.push(Problem::for_file(
+                rel,
+                ProblemKind::InvalidFile,
+                "empty file",
+            ));
             return 0;
         }
         _ => {
-            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, "expected a list of entries"));
+            tree.problems.push(Problem::for_file(
+                rel,
+                ProblemKind::InvalidFile,
+                "expected a list of entries",
+            ));
             return 0;
         }
     };
@@ -99,7 +128,14 @@ fn read_file(kind: &'static Kind, path: &Path, rel: &str, tree: &mut Tree) -> us
                 continue;
             }
         };
-        let mut entry = Entry { origin: Origin::Endoreg, kind, file: rel.to_owned(), index, name, fields };
+        let mut entry = Entry {
+            origin: Origin::Endoreg,
+            kind,
+            file: rel.to_owned(),
+            index,
+            name,
+            fields,
+        };
         if kind.has_regions {
             flatten_regions(&mut entry, &mut tree.problems);
         }
@@ -118,8 +154,12 @@ fn flatten_regions(entry: &mut Entry, problems: &mut Vec<Problem>) {
         if key == "image_width" || key == "image_height" {
             continue;
         }
-        let Some((region, edge)) = key.rsplit_once('_') else { continue };
-        let Some(i) = EDGES.iter().position(|e| *e == edge) else { continue };
+        let Some((region, edge)) = key.rsplit_once('_') else {
+            continue;
+        };
+        let Some(i) = EDGES.iter().position(|e| *e == edge) else {
+            continue;
+        };
         if let Some(v) = entry.fields.remove(&key) {
             parts.entry(region.to_owned()).or_default()[i] = Some(v);
         }
@@ -129,13 +169,28 @@ fn flatten_regions(entry: &mut Entry, problems: &mut Vec<Problem>) {
         if edges.iter().all(|e| matches!(e, None | Some(Value::Null))) {
             continue;
         }
-        let numbers: Vec<Option<i64>> = edges.iter().map(|e| e.as_ref().and_then(Value::as_i64)).collect();
-        let missing: Vec<&str> = EDGES.iter().zip(&numbers).filter(|(_, n)| n.is_none()).map(|(e, _)| *e).collect();
+        let numbers: Vec<Option<i64>> = edges
+            .iter()
+            .map(|e| e.as_ref().and_then(Value::as_i64))
+            .collect();
+        let missing: Vec<&str> = EDGES
+            .iter()
+            .zip(&numbers)
+            .filter(|(_, n)| n.is_none())
+            .map(|(e, _)| *e)
+            .collect();
         if !missing.is_empty() {
             problems.push(Problem::for_entry(
                 entry,
                 ProblemKind::InvalidValue,
-                format!("region `{name}` lacks an integer {}; region skipped", missing.iter().map(|m| format!("{name}_{m}")).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "region `{name}` lacks an integer {}; region skipped",
+                    missing
+                        .iter()
+                        .map(|m| format!("{name}_{m}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
             continue;
         }

@@ -1,0 +1,153 @@
+//! The registry's HTTP API (axum): `/api/v1/...`, `/api/openapi.json`, `/healthz`, `/readyz`.
+//!
+//! - [`routes`]: thin handlers, one module per resource; each route is declared with its permission
+//!   ([`policy::guard`]) and documented for OpenAPI (`#[utoipa::path]`).
+//! - [`auth`]: bearer tokens and the deny-by-default permission check, for every protected route.
+//! - [`extract`]: strict JSON/query/path/If-Match extractors whose errors are problems.
+//! - [`error`]: service errors → RFC 9457 problems, in one place.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod policy;
+pub mod respond;
+pub mod routes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::RegistryConfig;
+use crate::db::Db;
+
+/// What handlers share.
+pub struct AppState {
+    pub db: Db,
+    pub tokens: auth::TokenCache,
+    pub policy: auth::Policy,
+    pub openapi_json: OnceLock<String>,
+}
+
+/// Paths served without a token.
+pub const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+/// The complete application: routes, auth, limits, timeouts, problem responses.
+pub fn router(db: Db, config: &RegistryConfig) -> Router {
+    let (protected, public, doc) = parts();
+    let state = Arc::new(AppState {
+        db,
+        tokens: auth::TokenCache::new(Duration::from_secs(config.auth.token_cache_secs)),
+        policy: policy::policy(&doc),
+        openapi_json: OnceLock::new(),
+    });
+    let _ = state
+        .openapi_json
+        .set(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    protected
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorise,
+        ))
+        .merge(public)
+        .fallback(|| async { error::problem_response(error::for_status(StatusCode::NOT_FOUND)) })
+        .with_state(state)
+        .layer(middleware::from_fn(problems_for_bare_errors))
+        .layer(DefaultBodyLimit::max(config.http.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(config.http.request_timeout_secs),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            log::error!("a request handler panicked");
+            error::problem_response(error::for_status(StatusCode::INTERNAL_SERVER_ERROR))
+        }))
+        .layer(middleware::from_fn(log_request))
+}
+
+/// The protected routes, the public routes and the document of both.
+pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
+    let protected = OpenApiRouter::<Arc<AppState>>::new()
+        .merge(routes::terminology::router())
+        .merge(routes::patients::router())
+        .merge(routes::examinations::router())
+        .merge(routes::videos::router())
+        .merge(routes::reports::router())
+        .merge(routes::tokens::router())
+        .merge(routes::openapi::router());
+    let (protected, mut doc) = protected.split_for_parts();
+    let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new()
+        .merge(routes::health::router())
+        .split_for_parts();
+    doc.merge(public_doc);
+    doc.info.title = "endoreg registry API".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some(
+        "Clinical endoscopy registry. Every route except /healthz and /readyz needs `Authorization: Bearer <token>`; \
+         each operation's `x-endoreg-permission` names the permission it requires (see docs/access.md). \
+         Errors are RFC 9457 problems. Changes to versioned records need `If-Match: \"<version>\"`."
+            .into(),
+    );
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    (protected, public, doc)
+}
+
+/// Gives error responses that some layer produced without a body (405 from routing, 413 from the body
+/// limit, 503 from the timeout) a problem body, so clients see one error format.
+async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let mut replaced = error::problem_response(error::for_status(status));
+        for name in [header::ALLOW, header::RETRY_AFTER] {
+            if let Some(v) = res.headers().get(&name) {
+                replaced.headers_mut().insert(name, v.clone());
+            }
+        }
+        return replaced;
+    }
+    res
+}
+
+/// One line per request: method, route template, status, duration. Never bodies or query strings, which
+/// may carry clinical data.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let path = route.unwrap_or_else(|| req.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let status = res.status();
+    let level = if status.is_server_error() {
+        log::Level::Warn
+    } else {
+        log::Level::Debug
+    };
+    log::log!(
+        level,
+        "{method} {path} -> {} in {:.1} ms",
+        status.as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    res
+}

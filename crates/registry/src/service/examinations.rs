@@ -1,0 +1,367 @@
+//! Patient examinations: an examination of a patient on a date, with indications and findings.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use endoreg_common::api::{
+    ExaminationFilter, ExaminationSummary, Indication, Page, Paging, PatientExamination,
+    PatientExaminationCreate, PatientExaminationPatch,
+};
+
+use crate::db::exec::{One, Tx};
+use crate::db::{Db, DbError};
+use crate::params;
+
+use super::findings::{self, Scope};
+use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, terms};
+
+#[derive(sqlx::FromRow)]
+struct ExamRow {
+    id: i64,
+    patient_id: i64,
+    examination: String,
+    center: String,
+    examiner_id: Option<i64>,
+    date: Option<NaiveDate>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: i64,
+    patient_id: i64,
+    examination: String,
+    center: String,
+    date: Option<NaiveDate>,
+    version: i64,
+}
+
+const FROM: &str = "FROM patient_examination pe JOIN examination e ON e.id = pe.examination_id JOIN center c ON c.id = pe.center_id";
+
+pub async fn get(db: &Db, id: i64) -> Result<PatientExamination> {
+    let row: Option<ExamRow> = db
+        .fetch_optional(
+            &format!(
+                "SELECT pe.id, pe.patient_id, e.name AS examination, c.name AS center, pe.examiner_id, pe.date, pe.version, pe.created_at, pe.updated_at \
+                 {FROM} WHERE pe.id = $1"
+            ),
+            params![id],
+        )
+        .await?;
+    let Some(r) = row else {
+        return Err(ServiceError::not_found(format!("patient examination {id}")));
+    };
+    let indications = indications(db, id).await?;
+    let findings = findings::load(db, Scope::Examination(id)).await?;
+    Ok(PatientExamination {
+        id: r.id,
+        patient_id: r.patient_id,
+        examination: r.examination,
+        center: r.center,
+        examiner_id: r.examiner_id,
+        date: r.date,
+        indications,
+        findings,
+        version: r.version,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+async fn indications(db: &Db, id: i64) -> Result<Vec<Indication>, DbError> {
+    let rows: Vec<(String, Option<String>)> = db
+        .fetch_all(
+            "SELECT i.name, ch.name FROM patient_examination_indication pei \
+             JOIN examination_indication i ON i.id = pei.examination_indication_id \
+             LEFT JOIN examination_indication_classification_choice ch ON ch.id = pei.classification_choice_id \
+             WHERE pei.patient_examination_id = $1 ORDER BY i.name",
+            params![id],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(indication, choice)| Indication { indication, choice })
+        .collect())
+}
+
+pub async fn list(
+    db: &Db,
+    filter: &ExaminationFilter,
+    paging: &Paging,
+) -> Result<Page<ExaminationSummary>> {
+    let mut checks = Checks::default();
+    if let (Some(from), Some(to)) = (filter.date_from, filter.date_to) {
+        if from > to {
+            checks.add("/date_from", "lies after date_to");
+        }
+    }
+    checks.finish()?;
+    let mut f = Filters::default();
+    if let Some(c) = &filter.center {
+        f.add("c.name = ?", c);
+    }
+    if let Some(e) = &filter.examination {
+        f.add("e.name = ?", e);
+    }
+    if let Some(p) = filter.patient_id {
+        f.add("pe.patient_id = ?", p);
+    }
+    if let Some(d) = filter.date_from {
+        f.add("pe.date >= ?", d);
+    }
+    if let Some(d) = filter.date_to {
+        f.add("pe.date <= ?", d);
+    }
+    let select = format!(
+        "SELECT pe.id, pe.patient_id, e.name AS examination, c.name AS center, pe.date, pe.version {FROM}"
+    );
+    let count = format!("SELECT COUNT(*) {FROM}");
+    super::page(
+        db,
+        &select,
+        &count,
+        &f,
+        "pe.date, pe.id",
+        paging,
+        |r: SummaryRow| ExaminationSummary {
+            id: r.id,
+            patient_id: r.patient_id,
+            examination: r.examination,
+            center: r.center,
+            date: r.date,
+            version: r.version,
+        },
+    )
+    .await
+}
+
+/// Resolves indication names; problems under `pointer`.
+async fn validate_indications(
+    db: &Db,
+    checks: &mut Checks,
+    items: &[Indication],
+    pointer: &str,
+) -> Result<Vec<(i64, Option<i64>)>, DbError> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, ind) in items.iter().enumerate() {
+        let p = format!("{pointer}/{i}");
+        if !seen.insert(ind.indication.as_str()) {
+            checks.add(
+                &format!("{p}/indication"),
+                format!("indication `{}` is given twice", ind.indication),
+            );
+            continue;
+        }
+        let id = terms::require(
+            db,
+            checks,
+            "examination_indication",
+            &ind.indication,
+            &format!("{p}/indication"),
+        )
+        .await?;
+        let choice = match &ind.choice {
+            Some(c) => {
+                terms::require(
+                    db,
+                    checks,
+                    "examination_indication_classification_choice",
+                    c,
+                    &format!("{p}/choice"),
+                )
+                .await?
+            }
+            None => None,
+        };
+        if let Some(id) = id {
+            out.push((id, choice));
+        }
+    }
+    Ok(out)
+}
+
+async fn write_indications(
+    tx: &mut Tx,
+    id: i64,
+    items: &[(i64, Option<i64>)],
+) -> Result<(), DbError> {
+    for (ind, choice) in items {
+        tx.execute(
+            "INSERT INTO patient_examination_indication (patient_examination_id, examination_indication_id, classification_choice_id) VALUES ($1, $2, $3)",
+            params![id, *ind, *choice],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn check_date(checks: &mut Checks, date: Option<NaiveDate>) {
+    if let Some(d) = date {
+        if d > Utc::now().date_naive() {
+            checks.add("/date", "lies in the future");
+        }
+    }
+}
+
+pub async fn create(db: &Db, input: &PatientExaminationCreate) -> Result<PatientExamination> {
+    let mut checks = Checks::default();
+    let patient_center: Option<One<i64>> = db
+        .fetch_optional(
+            "SELECT center_id FROM patient WHERE id = $1",
+            params![input.patient_id],
+        )
+        .await?;
+    if patient_center.is_none() {
+        checks.add("/patient_id", format!("no patient {}", input.patient_id));
+    }
+    let exam_id = terms::require(
+        db,
+        &mut checks,
+        "examination",
+        &input.examination,
+        "/examination",
+    )
+    .await?;
+    let center_id = match &input.center {
+        Some(c) => terms::require(db, &mut checks, "center", c, "/center").await?,
+        None => patient_center.as_ref().map(|One(c)| *c),
+    };
+    check_date(&mut checks, input.date);
+    let indications =
+        validate_indications(db, &mut checks, &input.indications, "/indications").await?;
+    let mut valid_findings = Vec::new();
+    for (i, f) in input.findings.iter().enumerate() {
+        let v = findings::validate(
+            db,
+            &mut checks,
+            exam_id.map(|id| (id, input.examination.as_str())),
+            f,
+            &format!("/findings/{i}"),
+        )
+        .await?;
+        valid_findings.extend(v);
+    }
+    checks.finish()?;
+    let (Some(exam_id), Some(center_id)) = (exam_id, center_id) else {
+        return Err(ServiceError::invalid("/examination", "invalid examination"));
+    };
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let One(id): One<i64> = tx
+        .fetch_one(
+            "INSERT INTO patient_examination (patient_id, examination_id, center_id, date, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING id",
+            params![input.patient_id, exam_id, center_id, input.date, now],
+        )
+        .await?;
+    write_indications(&mut tx, id, &indications).await?;
+    for f in &valid_findings {
+        findings::insert(&mut tx, id, f, now).await?;
+    }
+    tx.commit().await?;
+    get(db, id).await
+}
+
+pub async fn update(
+    db: &Db,
+    id: i64,
+    expected_version: i64,
+    patch: &PatientExaminationPatch,
+) -> Result<PatientExamination> {
+    let current = get(db, id).await?;
+    let mut checks = Checks::default();
+    let exam_name = patch
+        .examination
+        .clone()
+        .unwrap_or(current.examination.clone());
+    let exam_id =
+        terms::require(db, &mut checks, "examination", &exam_name, "/examination").await?;
+    let center_name = patch.center.clone().unwrap_or(current.center.clone());
+    let center_id = terms::require(db, &mut checks, "center", &center_name, "/center").await?;
+    let date = match patch.date {
+        Some(d) => d,
+        None => current.date,
+    };
+    check_date(&mut checks, date);
+    let indications = match &patch.indications {
+        Some(items) => Some(validate_indications(db, &mut checks, items, "/indications").await?),
+        None => None,
+    };
+    checks.finish()?;
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let n = tx
+        .execute(
+            "UPDATE patient_examination SET examination_id = $1, center_id = $2, date = $3, version = version + 1, updated_at = $4 \
+             WHERE id = $5 AND version = $6",
+            params![exam_id, center_id, date, now, id, expected_version],
+        )
+        .await?;
+    if n == 0 {
+        return Err(explain_version_miss(
+            VersionProbe::Tx(&mut tx),
+            "patient_examination",
+            id,
+            "patient examination",
+        )
+        .await?);
+    }
+    if let Some(items) = indications {
+        tx.execute(
+            "DELETE FROM patient_examination_indication WHERE patient_examination_id = $1",
+            params![id],
+        )
+        .await?;
+        write_indications(&mut tx, id, &items).await?;
+    }
+    tx.commit().await?;
+    get(db, id).await
+}
+
+/// Deletes an examination with its findings. Videos and reports of the examination keep it alive: they
+/// must be detached first, so media are never orphaned silently.
+pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let One(media): One<i64> = tx
+        .fetch_one(
+            "SELECT (SELECT COUNT(*) FROM video WHERE patient_examination_id = $1) + (SELECT COUNT(*) FROM report_document WHERE patient_examination_id = $1)",
+            params![id],
+        )
+        .await?;
+    if media > 0 {
+        let probe = explain_version_miss(
+            VersionProbe::Tx(&mut tx),
+            "patient_examination",
+            id,
+            "patient examination",
+        )
+        .await?;
+        if let ServiceError::VersionMismatch { current } = probe {
+            if current != expected_version {
+                return Err(probe);
+            }
+        }
+        return Err(ServiceError::Conflict(format!(
+            "patient examination {id} has {media} video(s) or report(s); detach or delete them first"
+        )));
+    }
+    let n = tx
+        .execute(
+            "DELETE FROM patient_examination WHERE id = $1 AND version = $2",
+            params![id, expected_version],
+        )
+        .await?;
+    if n == 0 {
+        return Err(explain_version_miss(
+            VersionProbe::Tx(&mut tx),
+            "patient_examination",
+            id,
+            "patient examination",
+        )
+        .await?);
+    }
+    tx.commit().await?;
+    Ok(())
+}

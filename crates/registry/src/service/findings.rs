@@ -1,0 +1,446 @@
+//! Patient findings with their classification choices and interventions.
+//!
+//! A finding is validated against the knowledge base before it is written: the finding must belong to the
+//! examination (when the knowledge base says which examinations it belongs to), each classification must
+//! apply to the finding, and each choice must be one of its classification's choices. Every violation is
+//! reported with the JSON pointer of the offending value.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use endoreg_common::api::{ClassificationChoice, Intervention, PatientFinding, PatientFindingIn};
+
+use crate::db::exec::{One, Tx};
+use crate::db::{Db, DbError};
+use crate::params;
+
+use super::{Checks, Result, ServiceError, VersionProbe, explain_version_miss, terms};
+
+pub const INTERVENTION_STATES: [&str; 4] = ["planned", "performed", "not_performed", "failed"];
+
+/// A finding whose names have been resolved to ids.
+#[derive(Debug, Clone)]
+pub struct ValidFinding {
+    pub finding_id: i64,
+    pub classifications: Vec<(i64, i64)>,
+    pub interventions: Vec<(i64, Option<String>, Option<NaiveDate>)>,
+}
+
+/// Checks `input` for an examination of kind `examination_id` (an `examination` terminology id);
+/// problems go to `checks` under `pointer`.
+pub async fn validate(
+    db: &Db,
+    checks: &mut Checks,
+    examination: Option<(i64, &str)>,
+    input: &PatientFindingIn,
+    pointer: &str,
+) -> Result<Option<ValidFinding>, DbError> {
+    let before = checks_len(checks);
+    let finding_id = terms::require(
+        db,
+        checks,
+        "finding",
+        &input.finding,
+        &format!("{pointer}/finding"),
+    )
+    .await?;
+    if let (Some(fid), Some((exam_id, exam_name))) = (finding_id, examination) {
+        if terms::link_count(db, "finding", "examinations", fid).await? > 0
+            && !terms::is_linked(db, "finding", "examinations", fid, exam_id).await?
+        {
+            checks.add(
+                &format!("{pointer}/finding"),
+                format!(
+                    "finding `{}` is not recorded in a {exam_name}",
+                    input.finding
+                ),
+            );
+        }
+    }
+
+    let mut classifications = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, c) in input.classifications.iter().enumerate() {
+        let p = format!("{pointer}/classifications/{i}");
+        if !seen.insert(c.classification.as_str()) {
+            checks.add(
+                &format!("{p}/classification"),
+                format!("classification `{}` is given twice", c.classification),
+            );
+            continue;
+        }
+        let Some(cid) = terms::require(
+            db,
+            checks,
+            "finding_classification",
+            &c.classification,
+            &format!("{p}/classification"),
+        )
+        .await?
+        else {
+            continue;
+        };
+        if let Some(fid) = finding_id {
+            if terms::link_count(db, "finding_classification", "findings", cid).await? > 0
+                && !terms::is_linked(db, "finding_classification", "findings", cid, fid).await?
+            {
+                checks.add(
+                    &format!("{p}/classification"),
+                    format!(
+                        "classification `{}` does not apply to finding `{}`",
+                        c.classification, input.finding
+                    ),
+                );
+            }
+        }
+        let choice_id = terms::id_of(db, "finding_classification_choice", &c.choice).await?;
+        match choice_id {
+            Some(ch)
+                if terms::is_linked(db, "finding_classification", "choices", cid, ch).await? =>
+            {
+                classifications.push((cid, ch))
+            }
+            _ => {
+                let choices =
+                    terms::linked_names(db, "finding_classification", "choices", cid).await?;
+                checks.add(
+                    &format!("{p}/choice"),
+                    format!(
+                        "unknown classification choice `{}` for classification `{}`; its choices are: {}",
+                        c.choice,
+                        c.classification,
+                        choices.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    let mut interventions = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, iv) in input.interventions.iter().enumerate() {
+        let p = format!("{pointer}/interventions/{i}");
+        if !seen.insert(iv.intervention.as_str()) {
+            checks.add(
+                &format!("{p}/intervention"),
+                format!("intervention `{}` is given twice", iv.intervention),
+            );
+            continue;
+        }
+        if let Some(state) = &iv.state {
+            if !INTERVENTION_STATES.contains(&state.as_str()) {
+                checks.add(
+                    &format!("{p}/state"),
+                    format!(
+                        "unknown state `{state}`; states are {}",
+                        INTERVENTION_STATES.join(", ")
+                    ),
+                );
+            }
+        }
+        if let Some(id) = terms::require(
+            db,
+            checks,
+            "finding_intervention",
+            &iv.intervention,
+            &format!("{p}/intervention"),
+        )
+        .await?
+        {
+            interventions.push((id, iv.state.clone(), iv.date));
+        }
+    }
+
+    Ok(match finding_id {
+        Some(finding_id) if checks_len(checks) == before => Some(ValidFinding {
+            finding_id,
+            classifications,
+            interventions,
+        }),
+        _ => None,
+    })
+}
+
+fn checks_len(checks: &Checks) -> usize {
+    checks.len()
+}
+
+/// Writes a validated finding of `patient_examination_id`; returns its id.
+pub async fn insert(
+    tx: &mut Tx,
+    patient_examination_id: i64,
+    f: &ValidFinding,
+    now: DateTime<Utc>,
+) -> Result<i64, DbError> {
+    let One(id): One<i64> = tx
+        .fetch_one(
+            "INSERT INTO patient_finding (patient_examination_id, finding_id, version, created_at, updated_at) VALUES ($1, $2, 1, $3, $3) RETURNING id",
+            params![patient_examination_id, f.finding_id, now],
+        )
+        .await?;
+    write_details(tx, id, f).await?;
+    Ok(id)
+}
+
+async fn write_details(tx: &mut Tx, id: i64, f: &ValidFinding) -> Result<(), DbError> {
+    for (c, ch) in &f.classifications {
+        tx.execute(
+            "INSERT INTO patient_finding_classification (patient_finding_id, finding_classification_id, finding_classification_choice_id) VALUES ($1, $2, $3)",
+            params![id, *c, *ch],
+        )
+        .await?;
+    }
+    for (iv, state, date) in &f.interventions {
+        tx.execute(
+            "INSERT INTO patient_finding_intervention (patient_finding_id, finding_intervention_id, state, date) VALUES ($1, $2, $3, $4)",
+            params![id, *iv, state.clone(), *date],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct FindingRow {
+    id: i64,
+    patient_examination_id: i64,
+    finding: String,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DetailRow {
+    patient_finding_id: i64,
+    kind: String,
+    name: String,
+    value: Option<String>,
+    date: Option<NaiveDate>,
+}
+
+/// Which findings to load.
+#[derive(Clone, Copy)]
+pub enum Scope {
+    Examination(i64),
+    Finding(i64),
+}
+
+impl Scope {
+    fn condition(self) -> (&'static str, i64) {
+        match self {
+            Scope::Examination(id) => ("pf.patient_examination_id = $1", id),
+            Scope::Finding(id) => ("pf.id = $1", id),
+        }
+    }
+}
+
+/// Loads findings with their classifications and interventions: two queries whatever their number.
+pub async fn load(db: &Db, scope: Scope) -> Result<Vec<PatientFinding>, DbError> {
+    let (cond, id) = scope.condition();
+    let rows: Vec<FindingRow> = db
+        .fetch_all(
+            &format!(
+                "SELECT pf.id, pf.patient_examination_id, f.name AS finding, pf.version, pf.created_at, pf.updated_at \
+                 FROM patient_finding pf JOIN finding f ON f.id = pf.finding_id WHERE {cond} ORDER BY pf.id"
+            ),
+            params![id],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Classifications and interventions in one round trip: the benchmark path reads both for every
+    // examination it serves.
+    let details: Vec<DetailRow> = db
+        .fetch_all(
+            &format!(
+                "SELECT pfc.patient_finding_id, 'c' AS kind, c.name AS name, ch.name AS value, CAST(NULL AS DATE) AS date \
+                 FROM patient_finding_classification pfc \
+                 JOIN patient_finding pf ON pf.id = pfc.patient_finding_id \
+                 JOIN finding_classification c ON c.id = pfc.finding_classification_id \
+                 JOIN finding_classification_choice ch ON ch.id = pfc.finding_classification_choice_id WHERE {cond} \
+                 UNION ALL \
+                 SELECT pfi.patient_finding_id, 'i' AS kind, i.name AS name, pfi.state AS value, pfi.date AS date \
+                 FROM patient_finding_intervention pfi \
+                 JOIN patient_finding pf ON pf.id = pfi.patient_finding_id \
+                 JOIN finding_intervention i ON i.id = pfi.finding_intervention_id WHERE {cond} \
+                 ORDER BY 1, 2, 3"
+            ),
+            params![id],
+        )
+        .await?;
+    let mut by_finding: BTreeMap<i64, (Vec<ClassificationChoice>, Vec<Intervention>)> =
+        BTreeMap::new();
+    for d in details {
+        let e = by_finding.entry(d.patient_finding_id).or_default();
+        if d.kind == "c" {
+            e.0.push(ClassificationChoice {
+                classification: d.name,
+                choice: d.value.unwrap_or_default(),
+            });
+        } else {
+            e.1.push(Intervention {
+                intervention: d.name,
+                state: d.value,
+                date: d.date,
+            });
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let (classifications, interventions) = by_finding.remove(&r.id).unwrap_or_default();
+            PatientFinding {
+                id: r.id,
+                patient_examination_id: r.patient_examination_id,
+                finding: r.finding,
+                classifications,
+                interventions,
+                version: r.version,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            }
+        })
+        .collect())
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<PatientFinding> {
+    load(db, Scope::Finding(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::not_found(format!("patient finding {id}")))
+}
+
+/// The examination (id and terminology name) a patient examination is of.
+async fn examination_of(
+    db: &Db,
+    patient_examination_id: i64,
+) -> Result<Option<(i64, String)>, DbError> {
+    db.fetch_optional(
+        "SELECT e.id, e.name FROM patient_examination pe JOIN examination e ON e.id = pe.examination_id WHERE pe.id = $1",
+        params![patient_examination_id],
+    )
+    .await
+}
+
+pub async fn create(
+    db: &Db,
+    patient_examination_id: i64,
+    input: &PatientFindingIn,
+) -> Result<PatientFinding> {
+    let Some((exam_id, exam_name)) = examination_of(db, patient_examination_id).await? else {
+        return Err(ServiceError::not_found(format!(
+            "patient examination {patient_examination_id}"
+        )));
+    };
+    let mut checks = Checks::default();
+    let valid = validate(db, &mut checks, Some((exam_id, &exam_name)), input, "").await?;
+    checks.finish()?;
+    let valid = valid.ok_or_else(|| ServiceError::invalid("/finding", "invalid finding"))?;
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    // Bump the examination's version: its representation (which embeds findings) changed.
+    tx.execute(
+        "UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2",
+        params![now, patient_examination_id],
+    )
+    .await?;
+    let id = insert(&mut tx, patient_examination_id, &valid, now).await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
+/// Replaces a finding's finding, classifications and interventions.
+pub async fn replace(
+    db: &Db,
+    id: i64,
+    expected_version: i64,
+    input: &PatientFindingIn,
+) -> Result<PatientFinding> {
+    let current = get(db, id).await?;
+    let exam = examination_of(db, current.patient_examination_id).await?;
+    let mut checks = Checks::default();
+    let valid = validate(
+        db,
+        &mut checks,
+        exam.as_ref().map(|(i, n)| (*i, n.as_str())),
+        input,
+        "",
+    )
+    .await?;
+    checks.finish()?;
+    let valid = valid.ok_or_else(|| ServiceError::invalid("/finding", "invalid finding"))?;
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let n = tx
+        .execute(
+            "UPDATE patient_finding SET finding_id = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",
+            params![valid.finding_id, now, id, expected_version],
+        )
+        .await?;
+    if n == 0 {
+        return Err(explain_version_miss(
+            VersionProbe::Tx(&mut tx),
+            "patient_finding",
+            id,
+            "patient finding",
+        )
+        .await?);
+    }
+    tx.execute(
+        "DELETE FROM patient_finding_classification WHERE patient_finding_id = $1",
+        params![id],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM patient_finding_intervention WHERE patient_finding_id = $1",
+        params![id],
+    )
+    .await?;
+    write_details(&mut tx, id, &valid).await?;
+    tx.execute(
+        "UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2",
+        params![now, current.patient_examination_id],
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
+pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let pe: Option<One<i64>> = tx
+        .fetch_optional(
+            "SELECT patient_examination_id FROM patient_finding WHERE id = $1",
+            params![id],
+        )
+        .await?;
+    let n = tx
+        .execute(
+            "DELETE FROM patient_finding WHERE id = $1 AND version = $2",
+            params![id, expected_version],
+        )
+        .await?;
+    if n == 0 {
+        return Err(explain_version_miss(
+            VersionProbe::Tx(&mut tx),
+            "patient_finding",
+            id,
+            "patient finding",
+        )
+        .await?);
+    }
+    if let Some(One(pe)) = pe {
+        tx.execute(
+            "UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2",
+            params![now, pe],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

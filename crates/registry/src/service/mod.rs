@@ -1,0 +1,147 @@
+//! The registry's service logic: what the HTTP API and the CLI both call. Each module owns one resource;
+//! validation happens here (names resolved, memberships checked, versions compared) before anything is
+//! written, and every multi-row write is one transaction.
+
+pub mod error;
+pub mod examinations;
+pub mod findings;
+pub mod patients;
+pub mod reports;
+pub mod segments;
+pub mod state;
+pub mod terminology;
+pub mod terms;
+pub mod tokens;
+pub mod videos;
+
+pub use error::{Checks, ServiceError};
+
+use endoreg_common::api::{Page, Paging};
+
+use crate::db::exec::{One, Param};
+use crate::db::{Db, DbError};
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+pub const MAX_PER_PAGE: u32 = 500;
+
+/// Checks paging parameters; returns `(limit, offset)`.
+pub fn limits(paging: &Paging) -> Result<(i64, i64)> {
+    let mut checks = Checks::default();
+    if paging.page == 0 {
+        checks.add("/page", "pages are numbered from 1");
+    }
+    if paging.per_page == 0 || paging.per_page > MAX_PER_PAGE {
+        checks.add("/per_page", format!("must be between 1 and {MAX_PER_PAGE}"));
+    }
+    checks.finish()?;
+    let per_page = i64::from(paging.per_page);
+    Ok((per_page, (i64::from(paging.page) - 1) * per_page))
+}
+
+/// Runs a list query and its count with the same `WHERE` clause. `select` and `count` are the
+/// statements up to (not including) the `WHERE`; `order` is appended to the select.
+pub async fn page<R, T>(
+    db: &Db,
+    select: &str,
+    count: &str,
+    filters: &Filters,
+    order: &str,
+    paging: &Paging,
+    map: impl Fn(R) -> T,
+) -> Result<Page<T>>
+where
+    R: crate::db::exec::AnyRow,
+{
+    let (limit, offset) = limits(paging)?;
+    let where_sql = filters.sql();
+    let n = filters.params.len();
+    let mut params = filters.params.clone();
+    params.push(Param::Int(Some(limit)));
+    params.push(Param::Int(Some(offset)));
+    let rows: Vec<R> = db
+        .fetch_all(
+            &format!(
+                "{select}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            params,
+        )
+        .await?;
+    let One(total) = db
+        .fetch_one::<One<i64>>(&format!("{count}{where_sql}"), filters.params.clone())
+        .await?;
+    Ok(Page {
+        items: rows.into_iter().map(map).collect(),
+        total,
+        page: paging.page,
+        per_page: paging.per_page,
+    })
+}
+
+/// A `WHERE` clause assembled from optional filters, with numbered placeholders.
+#[derive(Default, Debug, Clone)]
+pub struct Filters {
+    clauses: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Filters {
+    /// Adds `condition`, in which `?` stands for the next placeholder.
+    pub fn add(&mut self, condition: &str, value: impl Into<Param>) -> &mut Self {
+        self.params.push(value.into());
+        self.clauses
+            .push(condition.replace('?', &format!("${}", self.params.len())));
+        self
+    }
+
+    pub fn params(&self) -> Vec<Param> {
+        self.params.clone()
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// Compares the version a client sent (`If-Match`) with the stored one, after an update that matched no
+/// row: the record is gone (404) or was changed meanwhile (412).
+pub async fn explain_version_miss(
+    db_or_tx: VersionProbe<'_>,
+    table: &'static str,
+    id: i64,
+    what: &str,
+) -> Result<ServiceError> {
+    let sql = format!("SELECT version FROM {table} WHERE id = $1");
+    let current: Option<One<i64>> = match db_or_tx {
+        VersionProbe::Db(db) => db.fetch_optional(&sql, crate::params![id]).await?,
+        VersionProbe::Tx(tx) => tx.fetch_optional(&sql, crate::params![id]).await?,
+    };
+    Ok(match current {
+        None => ServiceError::not_found(format!("{what} {id}")),
+        Some(One(current)) => ServiceError::VersionMismatch { current },
+    })
+}
+
+pub enum VersionProbe<'a> {
+    Db(&'a Db),
+    Tx(&'a mut crate::db::exec::Tx),
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        ServiceError::from_db(e)
+    }
+}
+
+/// Lowercase hex SHA-256.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

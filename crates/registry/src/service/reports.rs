@@ -1,0 +1,230 @@
+//! Report documents (PDF reports): metadata, processing state and the anonymised text.
+
+use chrono::{DateTime, Utc};
+
+use endoreg_common::api::{
+    Page, Paging, Report, ReportCreate, ReportFilter, ReportPatch, StateChange,
+};
+
+use crate::db::Db;
+use crate::db::exec::One;
+use crate::params;
+
+use super::state::ReportState;
+use super::{
+    Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms,
+};
+
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    id: i64,
+    center: String,
+    patient_examination_id: Option<i64>,
+    pdf_type: Option<String>,
+    sha256: String,
+    size_bytes: Option<i64>,
+    state: String,
+    state_detail: Option<String>,
+    raw_key: Option<String>,
+    anonymised_text: Option<String>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ReportRow> for Report {
+    fn from(r: ReportRow) -> Self {
+        Report {
+            id: r.id,
+            center: r.center,
+            patient_examination_id: r.patient_examination_id,
+            pdf_type: r.pdf_type,
+            sha256: r.sha256,
+            size_bytes: r.size_bytes,
+            state: r.state,
+            state_detail: r.state_detail,
+            raw_key: r.raw_key,
+            anonymised_text: r.anonymised_text,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT r.id, c.name AS center, r.patient_examination_id, t.name AS pdf_type, r.sha256, r.size_bytes, r.state, r.state_detail, \
+     r.raw_key, r.anonymised_text, r.version, r.created_at, r.updated_at \
+     FROM report_document r JOIN center c ON c.id = r.center_id LEFT JOIN pdf_type t ON t.id = r.pdf_type_id";
+
+pub async fn get(db: &Db, id: i64) -> Result<Report> {
+    let row: Option<ReportRow> = db
+        .fetch_optional(&format!("{SELECT} WHERE r.id = $1"), params![id])
+        .await?;
+    row.map(Report::from)
+        .ok_or_else(|| ServiceError::not_found(format!("report {id}")))
+}
+
+pub async fn list(db: &Db, filter: &ReportFilter, paging: &Paging) -> Result<Page<Report>> {
+    if let Some(s) = &filter.state {
+        s.parse::<ReportState>()
+            .map_err(|e| ServiceError::invalid("/state", e))?;
+    }
+    let mut f = Filters::default();
+    if let Some(c) = &filter.center {
+        f.add("c.name = ?", c);
+    }
+    if let Some(s) = &filter.state {
+        f.add("r.state = ?", s);
+    }
+    if let Some(p) = filter.patient_examination_id {
+        f.add("r.patient_examination_id = ?", p);
+    }
+    let count = "SELECT COUNT(*) FROM report_document r JOIN center c ON c.id = r.center_id";
+    super::page(db, SELECT, count, &f, "r.id", paging, |r: ReportRow| {
+        Report::from(r)
+    })
+    .await
+}
+
+async fn check_examination(db: &Db, checks: &mut Checks, id: Option<i64>) -> Result<()> {
+    if let Some(id) = id {
+        let found: Option<One<i64>> = db
+            .fetch_optional(
+                "SELECT id FROM patient_examination WHERE id = $1",
+                params![id],
+            )
+            .await?;
+        if found.is_none() {
+            checks.add(
+                "/patient_examination_id",
+                format!("no patient examination {id}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
+    let mut checks = Checks::default();
+    let center = terms::require(db, &mut checks, "center", &input.center, "/center").await?;
+    let pdf_type = match &input.pdf_type {
+        Some(t) => terms::require(db, &mut checks, "pdf_type", t, "/pdf_type").await?,
+        None => None,
+    };
+    check_examination(db, &mut checks, input.patient_examination_id).await?;
+    if !is_sha256(&input.sha256) {
+        checks.add("/sha256", "must be 64 lowercase hexadecimal characters");
+    }
+    if input.size_bytes.is_some_and(|s| s < 0) {
+        checks.add("/size_bytes", "must not be negative");
+    }
+    checks.finish()?;
+    let now = Utc::now();
+    let inserted: Option<One<i64>> = db
+        .fetch_optional(
+            "INSERT INTO report_document (center_id, patient_examination_id, pdf_type_id, sha256, size_bytes, state, raw_key, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'uploaded', $6, 1, $7, $7) ON CONFLICT (sha256) DO NOTHING RETURNING id",
+            params![center, input.patient_examination_id, pdf_type, &input.sha256, input.size_bytes, input.raw_key.clone(), now],
+        )
+        .await?;
+    match inserted {
+        Some(One(id)) => get(db, id).await,
+        None => {
+            let One(existing): One<i64> = db
+                .fetch_one(
+                    "SELECT id FROM report_document WHERE sha256 = $1",
+                    params![&input.sha256],
+                )
+                .await?;
+            Err(ServiceError::Conflict(format!(
+                "this report is already registered as report {existing}"
+            )))
+        }
+    }
+}
+
+pub async fn update(
+    db: &Db,
+    id: i64,
+    expected_version: i64,
+    patch: &ReportPatch,
+) -> Result<Report> {
+    let current = get(db, id).await?;
+    let mut checks = Checks::default();
+    let pdf_type_name = match &patch.pdf_type {
+        Some(t) => t.clone(),
+        None => current.pdf_type.clone(),
+    };
+    let pdf_type = match &pdf_type_name {
+        Some(t) => terms::require(db, &mut checks, "pdf_type", t, "/pdf_type").await?,
+        None => None,
+    };
+    check_examination(db, &mut checks, patch.patient_examination_id.flatten()).await?;
+    checks.finish()?;
+    let exam = match patch.patient_examination_id {
+        Some(e) => e,
+        None => current.patient_examination_id,
+    };
+    let text = match &patch.anonymised_text {
+        Some(t) => t.clone(),
+        None => current.anonymised_text,
+    };
+    let n = db
+        .execute(
+            "UPDATE report_document SET patient_examination_id = $1, pdf_type_id = $2, raw_key = $3, anonymised_text = $4, version = version + 1, updated_at = $5 \
+             WHERE id = $6 AND version = $7",
+            params![exam, pdf_type, patch.raw_key.clone().or(current.raw_key), text, Utc::now(), id, expected_version],
+        )
+        .await?;
+    if n == 0 {
+        return Err(
+            explain_version_miss(VersionProbe::Db(db), "report_document", id, "report").await?,
+        );
+    }
+    get(db, id).await
+}
+
+pub async fn change_state(
+    db: &Db,
+    id: i64,
+    expected_version: i64,
+    change: &StateChange,
+) -> Result<Report> {
+    let next: ReportState = change
+        .state
+        .parse()
+        .map_err(|e: String| ServiceError::invalid("/state", e))?;
+    if next == ReportState::Failed && change.detail.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        return Err(ServiceError::invalid(
+            "/detail",
+            "a failure needs a reason a data manager can act on",
+        ));
+    }
+    let current = get(db, id).await?;
+    if current.version != expected_version {
+        return Err(ServiceError::VersionMismatch {
+            current: current.version,
+        });
+    }
+    let from: ReportState = current
+        .state
+        .parse()
+        .map_err(|e: String| ServiceError::Conflict(format!("stored state is invalid: {e}")))?;
+    if !from.can_become(next) {
+        return Err(ServiceError::Conflict(format!(
+            "report {id} is {from} and cannot become {next}"
+        )));
+    }
+    let n = db
+        .execute(
+            "UPDATE report_document SET state = $1, state_detail = $2, version = version + 1, updated_at = $3 WHERE id = $4 AND version = $5",
+            params![next.as_str(), change.detail.clone(), Utc::now(), id, expected_version],
+        )
+        .await?;
+    if n == 0 {
+        return Err(
+            explain_version_miss(VersionProbe::Db(db), "report_document", id, "report").await?,
+        );
+    }
+    get(db, id).await
+}
