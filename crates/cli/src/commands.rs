@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use endoreg_common::access::Role;
 use endoreg_common::api::TokenCreate;
+use endoreg_registry::backup;
 use endoreg_registry::config::RegistryConfig;
 use endoreg_registry::db::Db;
 use endoreg_registry::kb;
@@ -29,6 +30,10 @@ pub enum Command {
     },
     /// Run the registry's HTTP API (like `endoreg-registry`).
     Serve,
+    /// Write the whole database to FILE (JSON lines; gzip if FILE ends in .gz), from one consistent snapshot.
+    Export { file: PathBuf },
+    /// Restore FILE (from `endoreg export`, any backend) into an empty, migrated database, all or nothing.
+    Import { file: PathBuf },
     /// Answers to common research questions, as a table or JSON.
     Query {
         #[command(subcommand)]
@@ -100,10 +105,7 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
         Command::Migrate => {
             let db = connect(&cfg).await?;
             let applied = db.migrate().await?;
-            println!(
-                "database {}: {applied} migration(s) applied, schema up to date",
-                db.backend().as_str()
-            );
+            println!("database {}: {applied} migration(s) applied, schema up to date", db.backend().as_str());
             Ok(ExitCode::SUCCESS)
         }
         Command::Kb { command } => {
@@ -114,9 +116,34 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
             let db = connect_migrated(&cfg).await?;
             token_command(&db, command).await
         }
+        Command::Export { file } => {
+            let db = connect_migrated(&cfg).await?;
+            let started = std::time::Instant::now();
+            let summary = backup::export(&db, &file).await.with_context(|| format!("export to {}", file.display()))?;
+            println!(
+                "exported {} rows of {} tables to {} in {} ms",
+                summary.total(),
+                summary.rows.len(),
+                file.display(),
+                started.elapsed().as_millis()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file } => {
+            let db = connect_migrated(&cfg).await?;
+            let started = std::time::Instant::now();
+            let summary = backup::import(&db, &file).await.with_context(|| format!("import of {}", file.display()))?;
+            println!(
+                "imported {} rows of {} tables from {} in {} ms",
+                summary.total(),
+                summary.rows.len(),
+                file.display(),
+                started.elapsed().as_millis()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve => {
-            endoreg_registry::server::serve(&cfg, endoreg_registry::server::shutdown_signal())
-                .await?;
+            endoreg_registry::server::serve(&cfg, endoreg_registry::server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Query { query, json } => {
@@ -128,33 +155,15 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
 
 async fn token_command(db: &Db, command: TokenCommand) -> Result<ExitCode> {
     match command {
-        TokenCommand::Create {
-            role,
-            name,
-            expires_in_days,
-        } => {
+        TokenCommand::Create { role, name, expires_in_days } => {
             let role: Role = role.parse()?;
-            let created = tokens::create(
-                db,
-                &TokenCreate {
-                    name,
-                    role,
-                    expires_in_days,
-                },
-            )
-            .await?;
-            eprintln!(
-                "token {} ({}) created; it is shown only now:",
-                created.info.id, created.info.role
-            );
+            let created = tokens::create(db, &TokenCreate { name, role, expires_in_days }).await?;
+            eprintln!("token {} ({}) created; it is shown only now:", created.info.id, created.info.role);
             println!("{}", created.token);
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List => {
-            println!(
-                "{:>4}  {:<13} {:<24} {:<25} {}",
-                "id", "role", "name", "created", "status"
-            );
+            println!("{:>4}  {:<13} {:<24} {:<25} {}", "id", "role", "name", "created", "status");
             for t in tokens::list(db).await? {
                 let status = match (t.revoked_at, t.expires_at) {
                     (Some(r), _) => format!("revoked {}", r.format("%Y-%m-%d %H:%M")),
@@ -211,12 +220,7 @@ async fn kb_command(db: &Db, command: KbCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        KbCommand::ImportEndoreg {
-            dir,
-            json,
-            strict,
-            dry_run,
-        } => {
+        KbCommand::ImportEndoreg { dir, json, strict, dry_run } => {
             let report = kb::import_endoreg(db, &dir, strict, dry_run).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -238,10 +242,7 @@ async fn kb_command(db: &Db, command: KbCommand) -> Result<ExitCode> {
                         w.regions,
                         report.problems.len()
                     ),
-                    None => println!(
-                        "dry run: nothing written; {} problem(s)",
-                        report.problems.len()
-                    ),
+                    None => println!("dry run: nothing written; {} problem(s)", report.problems.len()),
                 }
             }
             Ok(ExitCode::SUCCESS)

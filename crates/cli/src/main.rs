@@ -10,11 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(
-    name = "endoreg",
-    version,
-    about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries"
-)]
+#[command(name = "endoreg", version, about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries")]
 struct Cli {
     /// Configuration file (TOML). Without it: defaults plus ENDOREG_* environment variables.
     #[arg(long, global = true, env = "ENDOREG_CONFIG")]
@@ -26,10 +22,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     endoreg_common::logging::init(log::LevelFilter::Warn);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -26,11 +26,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
+        let parts: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(header.iter().map(|h| (*h).to_owned()).collect());
@@ -44,12 +40,7 @@ async fn patient_id(db: &Db, patient: &str) -> Result<i64> {
     if let Ok(id) = patient.parse::<i64>() {
         return Ok(id);
     }
-    let filter = PatientFilter {
-        center: None,
-        pseudonym: Some(patient.to_owned()),
-        page: None,
-        per_page: None,
-    };
+    let filter = PatientFilter { center: None, pseudonym: Some(patient.to_owned()), page: None, per_page: None };
     let page = patients::list(db, &filter, &Paging::default()).await?;
     match page.items.first() {
         Some(p) => Ok(p.id),
@@ -74,15 +65,7 @@ pub async fn run(db: &Db, query: QueryCommand, json: bool) -> Result<ExitCode> {
             let mut all = Vec::new();
             let mut page = 1;
             loop {
-                let p = examinations::list(
-                    db,
-                    &filter,
-                    &Paging {
-                        page,
-                        per_page: 500,
-                    },
-                )
-                .await?;
+                let p = examinations::list(db, &filter, &Paging { page, per_page: 500 }).await?;
                 let done = p.items.len() < 500;
                 for s in p.items {
                     all.push(examinations::get(db, s.id).await?);
@@ -98,8 +81,7 @@ pub async fn run(db: &Db, query: QueryCommand, json: bool) -> Result<ExitCode> {
                 let rows: Vec<Vec<String>> = all
                     .iter()
                     .map(|e| {
-                        let findings: Vec<String> =
-                            e.findings.iter().map(|f| f.finding.clone()).collect();
+                        let findings: Vec<String> = e.findings.iter().map(|f| f.finding.clone()).collect();
                         vec![
                             e.id.to_string(),
                             e.date.map(|d| d.to_string()).unwrap_or_default(),
@@ -119,27 +101,13 @@ pub async fn run(db: &Db, query: QueryCommand, json: bool) -> Result<ExitCode> {
             } else {
                 let rows: Vec<Vec<String>> = entries
                     .iter()
-                    .map(|e| {
-                        vec![
-                            e.name.clone(),
-                            e.name_en.clone().unwrap_or_default(),
-                            e.name_de.clone().unwrap_or_default(),
-                        ]
-                    })
+                    .map(|e| vec![e.name.clone(), e.name_en.clone().unwrap_or_default(), e.name_de.clone().unwrap_or_default()])
                     .collect();
                 print_table(&["intervention", "english", "german"], &rows);
             }
         }
         QueryCommand::Segments { video, label } => {
-            let list = segments::list(
-                db,
-                video,
-                &SegmentFilter {
-                    label,
-                    source: None,
-                },
-            )
-            .await?;
+            let list = segments::list(db, video, &SegmentFilter { label, source: None }).await?;
             if json {
                 print_json(&list)?;
             } else {
@@ -155,10 +123,7 @@ pub async fn run(db: &Db, query: QueryCommand, json: bool) -> Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print_table(
-                    &["id", "label", "start_frame", "end_frame", "source"],
-                    &rows,
-                );
+                print_table(&["id", "label", "start_frame", "end_frame", "source"], &rows);
             }
         }
         QueryCommand::Classifications => {
@@ -172,11 +137,7 @@ pub async fn run(db: &Db, query: QueryCommand, json: bool) -> Result<ExitCode> {
                         vec![
                             c.name.clone(),
                             c.name_en.clone().unwrap_or_default(),
-                            c.choices
-                                .iter()
-                                .map(|ch| ch.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            c.choices.iter().map(|ch| ch.name.as_str()).collect::<Vec<_>>().join(", "),
                         ]
                     })
                     .collect();

@@ -8,9 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the installation: everything, including tokens.
@@ -26,13 +24,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::DataManager,
-        Role::Annotator,
-        Role::Researcher,
-        Role::Service,
-    ];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::DataManager, Role::Annotator, Role::Researcher, Role::Service];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,17 +69,12 @@ impl FromStr for Role {
     type Err = UnknownRole;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_owned()))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
 /// What a route does, in terms a policy can be written in.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// Read the knowledge base (examinations, findings, classifications, ...).
@@ -146,10 +133,7 @@ impl FromStr for Permission {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown permission `{s}`"))
+        Permission::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| format!("unknown permission `{s}`"))
     }
 }
 
@@ -168,23 +152,13 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
         }
-        assert!(
-            "root"
-                .parse::<Role>()
-                .unwrap_err()
-                .to_string()
-                .contains("admin, data_manager")
-        );
+        assert!("root".parse::<Role>().unwrap_err().to_string().contains("admin, data_manager"));
     }
 
     #[test]
     fn only_admin_and_data_manager_see_identities() {
         for r in Role::ALL {
-            assert_eq!(
-                r.allows(Permission::ReadIdentity),
-                matches!(r, Role::Admin | Role::DataManager),
-                "{r}"
-            );
+            assert_eq!(r.allows(Permission::ReadIdentity), matches!(r, Role::Admin | Role::DataManager), "{r}");
         }
     }
 

@@ -53,10 +53,7 @@ fn fifty() -> u32 {
 
 impl Paging {
     pub fn new(page: Option<u32>, per_page: Option<u32>) -> Self {
-        Paging {
-            page: page.unwrap_or(1),
-            per_page: per_page.unwrap_or(50),
-        }
+        Paging { page: page.unwrap_or(1), per_page: per_page.unwrap_or(50) }
     }
 }
 
@@ -74,20 +71,11 @@ macro_rules! paged {
         }
     )*};
 }
-paged!(
-    TermFilter,
-    PatientFilter,
-    ExaminationFilter,
-    VideoFilter,
-    ReportFilter
-);
+paged!(TermFilter, PatientFilter, ExaminationFilter, VideoFilter, ReportFilter);
 
 impl Default for Paging {
     fn default() -> Self {
-        Self {
-            page: 1,
-            per_page: 50,
-        }
+        Self { page: 1, per_page: 50 }
     }
 }
 
@@ -197,18 +185,10 @@ pub struct PatientCreate {
 #[serde(deny_unknown_fields)]
 pub struct PatientPatch {
     pub center: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub gender: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i32>)]
     pub birth_year: Option<Option<i32>>,
 }
@@ -310,11 +290,7 @@ pub struct PatientExaminationCreate {
 pub struct PatientExaminationPatch {
     pub examination: Option<String>,
     pub center: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<NaiveDate>)]
     pub date: Option<Option<NaiveDate>>,
     /// Replaces the indications when present.
@@ -441,18 +417,10 @@ pub struct VideoCreate {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VideoPatch {
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub processor: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]
     pub patient_examination_id: Option<Option<i64>>,
     /// Replaces the metadata when present.
@@ -580,26 +548,14 @@ pub struct ReportCreate {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportPatch {
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]
     pub patient_examination_id: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub pdf_type: Option<Option<String>>,
     pub raw_key: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub anonymised_text: Option<Option<String>>,
 }

@@ -19,32 +19,18 @@ use toml::{Table, Value};
 pub const ENV_PREFIX: &str = "ENDOREG_";
 
 /// Environment variables that are not configuration keys (they select the file, or are read elsewhere).
-const RESERVED_ENV: &[&str] = &[
-    "ENDOREG_CONFIG",
-    "ENDOREG_LOG",
-    "ENDOREG_TOKEN",
-    "ENDOREG_URL",
-];
+const RESERVED_ENV: &[&str] = &["ENDOREG_CONFIG", "ENDOREG_LOG", "ENDOREG_TOKEN", "ENDOREG_URL"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid TOML: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("environment variable {var}: {reason}")]
     Env { var: String, reason: String },
     #[error("invalid configuration ({origin}): {source}")]
-    Invalid {
-        origin: String,
-        source: toml::de::Error,
-    },
+    Invalid { origin: String, source: toml::de::Error },
     #[error("invalid configuration: {0}")]
     Check(String),
 }
@@ -64,65 +50,34 @@ where
     T: Serialize + DeserializeOwned + Default,
     I: IntoIterator<Item = (String, String)>,
 {
-    let defaults = Value::try_from(T::default())
-        .map_err(|e| ConfigError::Check(format!("defaults do not serialise: {e}")))?;
+    let defaults = Value::try_from(T::default()).map_err(|e| ConfigError::Check(format!("defaults do not serialise: {e}")))?;
     let Value::Table(mut merged) = defaults.clone() else {
-        return Err(ConfigError::Check(
-            "a config struct must serialise to a table".into(),
-        ));
+        return Err(ConfigError::Check("a config struct must serialise to a table".into()));
     };
     let mut origin = vec!["defaults".to_string()];
 
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let overlay: Table = toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let overlay: Table = toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
         merge(&mut merged, overlay);
         origin.push(path.display().to_string());
     }
 
-    let mut env: Vec<(String, String)> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !RESERVED_ENV.contains(&k.as_str()))
-        .collect();
+    let mut env: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && !RESERVED_ENV.contains(&k.as_str())).collect();
     env.sort();
-    let Value::Table(default_table) = &defaults else {
-        unreachable!("checked above")
-    };
+    let Value::Table(default_table) = &defaults else { unreachable!("checked above") };
     for (var, raw) in env {
-        let path: Vec<String> = var[ENV_PREFIX.len()..]
-            .split("__")
-            .map(str::to_ascii_lowercase)
-            .collect();
+        let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
         if path.iter().any(String::is_empty) {
-            return Err(ConfigError::Env {
-                var,
-                reason: "empty key segment".into(),
-            });
+            return Err(ConfigError::Env { var, reason: "empty key segment".into() });
         }
-        let value =
-            typed_env_value(default_table, &path, &raw).map_err(|reason| ConfigError::Env {
-                var: var.clone(),
-                reason,
-            })?;
-        set_path(&mut merged, &path, value).map_err(|reason| ConfigError::Env {
-            var: var.clone(),
-            reason,
-        })?;
+        let value = typed_env_value(default_table, &path, &raw).map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
+        set_path(&mut merged, &path, value).map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
         origin.push(var);
     }
 
-    Value::Table(merged)
-        .try_into()
-        .map_err(|source| ConfigError::Invalid {
-            origin: origin.join(" + "),
-            source,
-        })
+    Value::Table(merged).try_into().map_err(|source| ConfigError::Invalid { origin: origin.join(" + "), source })
 }
 
 fn merge(base: &mut Table, overlay: Table) {
@@ -140,12 +95,8 @@ fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), Stri
     let (last, parents) = path.split_last().ok_or("empty key")?;
     let mut cur = table;
     for p in parents {
-        let entry = cur
-            .entry(p.clone())
-            .or_insert_with(|| Value::Table(Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{p}` is not a table"))?;
+        let entry = cur.entry(p.clone()).or_insert_with(|| Value::Table(Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| format!("`{p}` is not a table"))?;
     }
     cur.insert(last.clone(), value);
     Ok(())
@@ -166,9 +117,7 @@ fn typed_env_value(defaults: &Table, path: &[String], raw: &str) -> Result<Value
     let bad = |what: &str| format!("`{raw}` is not {what}");
     Ok(match template {
         Some(Value::String(_)) => Value::String(raw.to_owned()),
-        Some(Value::Integer(_)) => {
-            Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
-        }
+        Some(Value::Integer(_)) => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
         Some(Value::Float(_)) => Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
         Some(Value::Boolean(_)) => Value::Boolean(match raw.trim() {
             "true" | "1" | "yes" => true,
@@ -178,12 +127,10 @@ fn typed_env_value(defaults: &Table, path: &[String], raw: &str) -> Result<Value
         Some(Value::Table(_)) => {
             return Err("names a table, not a key; use `__` to reach a key inside it".into());
         }
-        Some(Value::Array(_)) | Some(Value::Datetime(_)) | None => {
-            toml::from_str::<Table>(&format!("v = {raw}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| Value::String(raw.to_owned()))
-        }
+        Some(Value::Array(_)) | Some(Value::Datetime(_)) | None => toml::from_str::<Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| Value::String(raw.to_owned())),
     })
 }
 
@@ -200,10 +147,7 @@ mod tests {
     }
     impl Default for Http {
         fn default() -> Self {
-            Self {
-                listen: "127.0.0.1:8080".into(),
-                max_body_bytes: 1024,
-            }
+            Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 1024 }
         }
     }
 
@@ -216,10 +160,7 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -232,16 +173,8 @@ mod tests {
     fn file_then_env_override_in_that_order() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(
-            &f,
-            "data_dir = \"/from/file\"\n[http]\nlisten = \"0.0.0.0:1\"\n",
-        )
-        .unwrap();
-        let c: Cfg = load_from(
-            Some(&f),
-            env(&[("ENDOREG_HTTP__LISTEN", "[::1]:9"), ("OTHER", "x")]),
-        )
-        .unwrap();
+        std::fs::write(&f, "data_dir = \"/from/file\"\n[http]\nlisten = \"0.0.0.0:1\"\n").unwrap();
+        let c: Cfg = load_from(Some(&f), env(&[("ENDOREG_HTTP__LISTEN", "[::1]:9"), ("OTHER", "x")])).unwrap();
         assert_eq!(c.data_dir, "/from/file");
         assert_eq!(c.http.listen, "[::1]:9");
         assert_eq!(c.http.max_body_bytes, 1024);
@@ -249,42 +182,21 @@ mod tests {
 
     #[test]
     fn env_values_take_the_type_of_the_default() {
-        let c: Cfg = load_from(
-            None,
-            env(&[
-                ("ENDOREG_HTTP__MAX_BODY_BYTES", "4096"),
-                ("ENDOREG_DATA_DIR", "0123"),
-            ]),
-        )
-        .unwrap();
+        let c: Cfg = load_from(None, env(&[("ENDOREG_HTTP__MAX_BODY_BYTES", "4096"), ("ENDOREG_DATA_DIR", "0123")])).unwrap();
         assert_eq!(c.http.max_body_bytes, 4096);
         assert_eq!(c.data_dir, "0123");
     }
 
     #[test]
     fn optional_keys_are_set_from_env() {
-        let c: Cfg = load_from(
-            None,
-            env(&[(
-                "ENDOREG_DATABASE_URL",
-                "postgres:///endoreg?host=/run/postgresql",
-            )]),
-        )
-        .unwrap();
-        assert_eq!(
-            c.database_url.as_deref(),
-            Some("postgres:///endoreg?host=/run/postgresql")
-        );
+        let c: Cfg = load_from(None, env(&[("ENDOREG_DATABASE_URL", "postgres:///endoreg?host=/run/postgresql")])).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("postgres:///endoreg?host=/run/postgresql"));
     }
 
     #[test]
     fn a_malformed_env_value_names_the_variable() {
-        let err = load_from::<Cfg, _>(None, env(&[("ENDOREG_HTTP__MAX_BODY_BYTES", "lots")]))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("ENDOREG_HTTP__MAX_BODY_BYTES"),
-            "{err}"
-        );
+        let err = load_from::<Cfg, _>(None, env(&[("ENDOREG_HTTP__MAX_BODY_BYTES", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("ENDOREG_HTTP__MAX_BODY_BYTES"), "{err}");
     }
 
     #[test]
@@ -300,11 +212,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
-        let err = load_from::<Cfg, _>(Some(Path::new("/nonexistent/endoreg.toml")), env(&[]))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/endoreg.toml"),
-            "{err}"
-        );
+        let err = load_from::<Cfg, _>(Some(Path::new("/nonexistent/endoreg.toml")), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/endoreg.toml"), "{err}");
     }
 }

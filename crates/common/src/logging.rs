@@ -19,16 +19,11 @@ pub enum Sink {
 
 /// Installs the process logger once; later calls are no-ops. Returns where records go.
 pub fn init(default_level: LevelFilter) -> Sink {
-    let level = std::env::var("ENDOREG_LOG")
-        .ok()
-        .and_then(|v| LevelFilter::from_str(v.trim()).ok())
-        .unwrap_or(default_level);
+    let level = std::env::var("ENDOREG_LOG").ok().and_then(|v| LevelFilter::from_str(v.trim()).ok()).unwrap_or(default_level);
     let sink = if systemd_journal_logger::connected_to_journal() {
         match systemd_journal_logger::JournalLog::new() {
             Ok(journal) => {
-                if log::set_boxed_logger(Box::new(journal.with_syslog_identifier(identifier())))
-                    .is_ok()
-                {
+                if log::set_boxed_logger(Box::new(journal.with_syslog_identifier(identifier()))).is_ok() {
                     Sink::Journald
                 } else {
                     return current_sink();
@@ -49,11 +44,7 @@ pub fn init(default_level: LevelFilter) -> Sink {
 fn identifier() -> String {
     std::env::args()
         .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "endoreg".into())
 }
 
@@ -85,13 +76,7 @@ impl Log for StderrLog {
         }
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "{now} {:<5} {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        );
+        let _ = writeln!(err, "{now} {:<5} {}: {}", record.level(), record.target(), record.args());
     }
 
     fn flush(&self) {

@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("cannot read secret file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("secret file {path} is empty")]
     Empty { path: PathBuf },
     #[error("secret file {path} is not UTF-8 text")]
@@ -28,13 +25,8 @@ impl Secret {
     /// whitespace (the trailing newline editors add) is removed.
     pub fn read(path: &Path) -> Result<Self, SecretError> {
         let resolved = resolve(path);
-        let bytes = std::fs::read(&resolved).map_err(|source| SecretError::Read {
-            path: resolved.clone(),
-            source,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| SecretError::NotText {
-            path: resolved.clone(),
-        })?;
+        let bytes = std::fs::read(&resolved).map_err(|source| SecretError::Read { path: resolved.clone(), source })?;
+        let text = String::from_utf8(bytes).map_err(|_| SecretError::NotText { path: resolved.clone() })?;
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err(SecretError::Empty { path: resolved });
@@ -101,11 +93,6 @@ mod tests {
         std::fs::write(&p, "\n").unwrap();
         assert!(Secret::read(&p).unwrap_err().to_string().contains("empty"));
         let missing = dir.path().join("missing");
-        assert!(
-            Secret::read(&missing)
-                .unwrap_err()
-                .to_string()
-                .contains("missing")
-        );
+        assert!(Secret::read(&missing).unwrap_err().to_string().contains("missing"));
     }
 }

@@ -77,30 +77,19 @@ impl Default for RegistryConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout_secs: 10,
-            password_file: None,
-        }
+        Self { max_connections: 16, acquire_timeout_secs: 10, password_file: None }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".into(),
-            max_body_bytes: 1024 * 1024,
-            request_timeout_secs: 30,
-        }
+        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024, request_timeout_secs: 30 }
     }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            token_files: Vec::new(),
-            token_cache_secs: 10,
-        }
+        Self { token_files: Vec::new(), token_cache_secs: 10 }
     }
 }
 
@@ -116,11 +105,7 @@ impl RegistryConfig {
         if let Some(url) = &self.database_url {
             crate::db::Backend::from_url(url).map_err(|e| ConfigError::Check(e.to_string()))?;
             if url.contains("://")
-                && url.split("://").nth(1).is_some_and(|rest| {
-                    rest.split('@')
-                        .next()
-                        .is_some_and(|u| u.contains(':') && rest.contains('@'))
-                })
+                && url.split("://").nth(1).is_some_and(|rest| rest.split('@').next().is_some_and(|u| u.contains(':') && rest.contains('@')))
             {
                 return Err(ConfigError::Check(
                     "database_url contains a password; put it in a file and set database.password_file instead".into(),
@@ -128,14 +113,10 @@ impl RegistryConfig {
             }
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Check(
-                "database.max_connections must be at least 1".into(),
-            ));
+            return Err(ConfigError::Check("database.max_connections must be at least 1".into()));
         }
         if self.http.max_body_bytes < 1024 {
-            return Err(ConfigError::Check(
-                "http.max_body_bytes must be at least 1024".into(),
-            ));
+            return Err(ConfigError::Check("http.max_body_bytes must be at least 1024".into()));
         }
         for t in &self.auth.token_files {
             t.role
@@ -179,34 +160,19 @@ mod tests {
 
     #[test]
     fn a_password_in_the_database_url_is_refused() {
-        let c = RegistryConfig {
-            database_url: Some("postgres://u:pw@h/db".into()),
-            ..Default::default()
-        };
+        let c = RegistryConfig { database_url: Some("postgres://u:pw@h/db".into()), ..Default::default() };
         let err = c.check().unwrap_err().to_string();
-        assert!(
-            err.contains("password_file") && !err.contains("pw@"),
-            "{err}"
-        );
-        let ok = RegistryConfig {
-            database_url: Some("postgres://u@h/db".into()),
-            ..Default::default()
-        };
+        assert!(err.contains("password_file") && !err.contains("pw@"), "{err}");
+        let ok = RegistryConfig { database_url: Some("postgres://u@h/db".into()), ..Default::default() };
         ok.check().unwrap();
     }
 
     #[test]
     fn environment_overrides_reach_nested_keys() {
         let env = vec![
-            (
-                "ENDOREG_DATA_DIR".to_string(),
-                "/var/lib/endoreg".to_string(),
-            ),
+            ("ENDOREG_DATA_DIR".to_string(), "/var/lib/endoreg".to_string()),
             ("ENDOREG_HTTP__LISTEN".to_string(), "[::1]:9000".to_string()),
-            (
-                "ENDOREG_DATABASE__MAX_CONNECTIONS".to_string(),
-                "4".to_string(),
-            ),
+            ("ENDOREG_DATABASE__MAX_CONNECTIONS".to_string(), "4".to_string()),
         ];
         let c: RegistryConfig = endoreg_common::config::load_from(None, env).unwrap();
         assert_eq!(c.database_url(), "sqlite:///var/lib/endoreg/registry.db");

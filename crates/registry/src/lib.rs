@@ -1,5 +1,6 @@
 //! The endoreg registry.
 
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -8,11 +8,7 @@ use clap::Parser;
 use endoreg_registry::config::RegistryConfig;
 
 #[derive(Parser)]
-#[command(
-    name = "endoreg-registry",
-    version,
-    about = "The endoreg registry server"
-)]
+#[command(name = "endoreg-registry", version, about = "The endoreg registry server")]
 struct Args {
     /// Configuration file (TOML); ENDOREG_* environment variables override it.
     #[arg(long, env = "ENDOREG_CONFIG")]

@@ -18,18 +18,9 @@ pub enum ServeError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("cannot register token `{name}` from {file}: {reason}")]
-    Token {
-        name: String,
-        file: String,
-        reason: String,
-    },
-    #[error(
-        "cannot listen on {addr}: {source} (is another process using the port? set http.listen / ENDOREG_HTTP__LISTEN)"
-    )]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Token { name: String, file: String, reason: String },
+    #[error("cannot listen on {addr}: {source} (is another process using the port? set http.listen / ENDOREG_HTTP__LISTEN)")]
+    Bind { addr: String, source: std::io::Error },
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -44,36 +35,21 @@ pub async fn open_database(cfg: &RegistryConfig) -> Result<Db, ServeError> {
 /// Registers the tokens the configuration provisions from files (deployment secrets).
 pub async fn register_token_files(db: &Db, cfg: &RegistryConfig) -> Result<usize, ServeError> {
     for t in &cfg.auth.token_files {
-        let fail = |reason: String| ServeError::Token {
-            name: t.name.clone(),
-            file: t.file.display().to_string(),
-            reason,
-        };
-        let role: Role = t
-            .role
-            .parse()
-            .map_err(|e: endoreg_common::access::UnknownRole| fail(e.to_string()))?;
+        let fail = |reason: String| ServeError::Token { name: t.name.clone(), file: t.file.display().to_string(), reason };
+        let role: Role = t.role.parse().map_err(|e: endoreg_common::access::UnknownRole| fail(e.to_string()))?;
         let secret = Secret::read(&t.file).map_err(|e| fail(e.to_string()))?;
-        tokens::register(db, &t.name, role, secret.expose())
-            .await
-            .map_err(|e: ServiceError| fail(e.to_string()))?;
+        tokens::register(db, &t.name, role, secret.expose()).await.map_err(|e: ServiceError| fail(e.to_string()))?;
     }
     Ok(cfg.auth.token_files.len())
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn serve(
-    cfg: &RegistryConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
+pub async fn serve(cfg: &RegistryConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
     let db = open_database(cfg).await?;
     let provisioned = register_token_files(&db, cfg).await?;
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
-        .map_err(|source| ServeError::Bind {
-            addr: cfg.http.listen.clone(),
-            source,
-        })?;
+        .map_err(|source| ServeError::Bind { addr: cfg.http.listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
     let app = crate::http::router(db.clone(), cfg);
     log::info!(
@@ -81,16 +57,8 @@ pub async fn serve(
         db.backend().as_str(),
         redact_url(&cfg.database_url())
     );
-    let _ = sd_notify::notify(
-        false,
-        &[
-            sd_notify::NotifyState::Ready,
-            sd_notify::NotifyState::Status(&format!("listening on {addr}")),
-        ],
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&format!("listening on {addr}"))]);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     db.close().await;
     log::info!("registry stopped");

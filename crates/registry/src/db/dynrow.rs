@@ -16,17 +16,11 @@ pub struct DynRow(pub Vec<(String, Value)>);
 
 impl DynRow {
     pub fn get(&self, column: &str) -> &Value {
-        self.0
-            .iter()
-            .find(|(c, _)| c == column)
-            .map_or(&Value::Null, |(_, v)| v)
+        self.0.iter().find(|(c, _)| c == column).map_or(&Value::Null, |(_, v)| v)
     }
 
     pub fn take(&mut self, column: &str) -> Value {
-        self.0
-            .iter_mut()
-            .find(|(c, _)| c == column)
-            .map_or(Value::Null, |(_, v)| std::mem::take(v))
+        self.0.iter_mut().find(|(c, _)| c == column).map_or(Value::Null, |(_, v)| std::mem::take(v))
     }
 }
 
@@ -42,8 +36,7 @@ impl<'r> FromRow<'r, SqliteRow> for DynRow {
                 // the declared one).
                 match raw.type_info().name() {
                     "INTEGER" | "BOOLEAN" => Value::from(row.try_get::<i64, _>(i)?),
-                    "REAL" | "NUMERIC" => serde_json::Number::from_f64(row.try_get::<f64, _>(i)?)
-                        .map_or(Value::Null, Value::Number),
+                    "REAL" | "NUMERIC" => serde_json::Number::from_f64(row.try_get::<f64, _>(i)?).map_or(Value::Null, Value::Number),
                     "BLOB" => Value::String(hex(&row.try_get::<Vec<u8>, _>(i)?)),
                     _ => Value::String(row.try_get::<String, _>(i)?),
                 }
@@ -62,25 +55,15 @@ impl<'r> FromRow<'r, PgRow> for DynRow {
                 "INT8" => row.try_get::<Option<i64>, _>(i)?.map(Value::from),
                 "INT4" => row.try_get::<Option<i32>, _>(i)?.map(Value::from),
                 "INT2" => row.try_get::<Option<i16>, _>(i)?.map(Value::from),
-                "FLOAT8" => row
-                    .try_get::<Option<f64>, _>(i)?
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number),
-                "FLOAT4" => row
-                    .try_get::<Option<f32>, _>(i)?
-                    .and_then(|f| serde_json::Number::from_f64(f64::from(f)))
-                    .map(Value::Number),
+                "FLOAT8" => row.try_get::<Option<f64>, _>(i)?.and_then(serde_json::Number::from_f64).map(Value::Number),
+                "FLOAT4" => row.try_get::<Option<f32>, _>(i)?.and_then(|f| serde_json::Number::from_f64(f64::from(f))).map(Value::Number),
                 "BOOL" => row.try_get::<Option<bool>, _>(i)?.map(Value::from),
                 "JSONB" | "JSON" => row.try_get::<Option<Value>, _>(i)?,
-                "DATE" => row
-                    .try_get::<Option<chrono::NaiveDate>, _>(i)?
-                    .map(|d| Value::String(d.to_string())),
+                "DATE" => row.try_get::<Option<chrono::NaiveDate>, _>(i)?.map(|d| Value::String(d.to_string())),
                 "TIMESTAMPTZ" => row
                     .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(i)?
                     .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))),
-                "BYTEA" => row
-                    .try_get::<Option<Vec<u8>>, _>(i)?
-                    .map(|b| Value::String(hex(&b))),
+                "BYTEA" => row.try_get::<Option<Vec<u8>>, _>(i)?.map(|b| Value::String(hex(&b))),
                 _ => row.try_get::<Option<String>, _>(i)?.map(Value::String),
             };
             out.push((col.name().to_owned(), value.unwrap_or(Value::Null)));

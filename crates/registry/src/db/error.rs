@@ -43,9 +43,6 @@ impl DbError {
         let DbError::Sqlx(sqlx::Error::Database(db)) = self else {
             return false;
         };
-        matches!(
-            db.code().as_deref(),
-            Some("40001") | Some("40P01") | Some("5") | Some("517")
-        )
+        matches!(db.code().as_deref(), Some("40001") | Some("40P01") | Some("5") | Some("517"))
     }
 }

@@ -80,84 +80,49 @@ macro_rules! bind_all {
 }
 
 /// A row type that decodes on both backends.
-pub trait AnyRow:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{
-}
-impl<T> AnyRow for T where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{
-}
+pub trait AnyRow: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> AnyRow for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 
 fn sql_of(sql: &str) -> AssertSqlSafe<String> {
     AssertSqlSafe(sql.to_owned())
 }
 
 impl Db {
-    pub async fn fetch_all<T: AnyRow>(
-        &self,
-        sql: &str,
-        params: Vec<Param>,
-    ) -> Result<Vec<T>, DbError> {
+    pub async fn fetch_all<T: AnyRow>(&self, sql: &str, params: Vec<Param>) -> Result<Vec<T>, DbError> {
         Ok(match self {
-            Db::Sqlite(p) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params)
-                    .fetch_all(p)
-                    .await?
-            }
-            Db::Postgres(p) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params)
-                    .fetch_all(p)
-                    .await?
-            }
+            Db::Sqlite(p) => bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params).fetch_all(p).await?,
+            Db::Postgres(p) => bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params).fetch_all(p).await?,
         })
     }
 
-    pub async fn fetch_optional<T: AnyRow>(
-        &self,
-        sql: &str,
-        params: Vec<Param>,
-    ) -> Result<Option<T>, DbError> {
+    pub async fn fetch_optional<T: AnyRow>(&self, sql: &str, params: Vec<Param>) -> Result<Option<T>, DbError> {
         Ok(match self {
-            Db::Sqlite(p) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params)
-                    .fetch_optional(p)
-                    .await?
-            }
-            Db::Postgres(p) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params)
-                    .fetch_optional(p)
-                    .await?
-            }
+            Db::Sqlite(p) => bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params).fetch_optional(p).await?,
+            Db::Postgres(p) => bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params).fetch_optional(p).await?,
         })
     }
 
     pub async fn fetch_one<T: AnyRow>(&self, sql: &str, params: Vec<Param>) -> Result<T, DbError> {
         Ok(match self {
-            Db::Sqlite(p) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params)
-                    .fetch_one(p)
-                    .await?
-            }
-            Db::Postgres(p) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params)
-                    .fetch_one(p)
-                    .await?
-            }
+            Db::Sqlite(p) => bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params).fetch_one(p).await?,
+            Db::Postgres(p) => bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params).fetch_one(p).await?,
         })
     }
 
     /// Runs a statement; returns the number of rows it affected.
     pub async fn execute(&self, sql: &str, params: Vec<Param>) -> Result<u64, DbError> {
         Ok(match self {
-            Db::Sqlite(p) => bind_all!(sqlx::query::<Sqlite>(sql_of(sql)), params)
-                .execute(p)
-                .await?
-                .rows_affected(),
-            Db::Postgres(p) => bind_all!(sqlx::query::<Postgres>(sql_of(sql)), params)
-                .execute(p)
-                .await?
-                .rows_affected(),
+            Db::Sqlite(p) => bind_all!(sqlx::query::<Sqlite>(sql_of(sql)), params).execute(p).await?.rows_affected(),
+            Db::Postgres(p) => bind_all!(sqlx::query::<Postgres>(sql_of(sql)), params).execute(p).await?.rows_affected(),
+        })
+    }
+
+    /// Begins a read-only transaction that sees one consistent snapshot (for export): a deferred
+    /// transaction on SQLite (WAL keeps writers going), REPEATABLE READ on PostgreSQL.
+    pub async fn begin_snapshot(&self) -> Result<Tx, DbError> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN DEFERRED").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?),
         })
     }
 
@@ -177,73 +142,31 @@ pub enum Tx {
 }
 
 impl Tx {
-    pub async fn fetch_all<T: AnyRow>(
-        &mut self,
-        sql: &str,
-        params: Vec<Param>,
-    ) -> Result<Vec<T>, DbError> {
+    pub async fn fetch_all<T: AnyRow>(&mut self, sql: &str, params: Vec<Param>) -> Result<Vec<T>, DbError> {
         Ok(match self {
-            Tx::Sqlite(t) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
-            Tx::Postgres(t) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
+            Tx::Sqlite(t) => bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params).fetch_all(&mut **t).await?,
+            Tx::Postgres(t) => bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params).fetch_all(&mut **t).await?,
         })
     }
 
-    pub async fn fetch_optional<T: AnyRow>(
-        &mut self,
-        sql: &str,
-        params: Vec<Param>,
-    ) -> Result<Option<T>, DbError> {
+    pub async fn fetch_optional<T: AnyRow>(&mut self, sql: &str, params: Vec<Param>) -> Result<Option<T>, DbError> {
         Ok(match self {
-            Tx::Sqlite(t) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params)
-                    .fetch_optional(&mut **t)
-                    .await?
-            }
-            Tx::Postgres(t) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params)
-                    .fetch_optional(&mut **t)
-                    .await?
-            }
+            Tx::Sqlite(t) => bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params).fetch_optional(&mut **t).await?,
+            Tx::Postgres(t) => bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params).fetch_optional(&mut **t).await?,
         })
     }
 
-    pub async fn fetch_one<T: AnyRow>(
-        &mut self,
-        sql: &str,
-        params: Vec<Param>,
-    ) -> Result<T, DbError> {
+    pub async fn fetch_one<T: AnyRow>(&mut self, sql: &str, params: Vec<Param>) -> Result<T, DbError> {
         Ok(match self {
-            Tx::Sqlite(t) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params)
-                    .fetch_one(&mut **t)
-                    .await?
-            }
-            Tx::Postgres(t) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params)
-                    .fetch_one(&mut **t)
-                    .await?
-            }
+            Tx::Sqlite(t) => bind_all!(sqlx::query_as::<Sqlite, T>(sql_of(sql)), params).fetch_one(&mut **t).await?,
+            Tx::Postgres(t) => bind_all!(sqlx::query_as::<Postgres, T>(sql_of(sql)), params).fetch_one(&mut **t).await?,
         })
     }
 
     pub async fn execute(&mut self, sql: &str, params: Vec<Param>) -> Result<u64, DbError> {
         Ok(match self {
-            Tx::Sqlite(t) => bind_all!(sqlx::query::<Sqlite>(sql_of(sql)), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::Postgres(t) => bind_all!(sqlx::query::<Postgres>(sql_of(sql)), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
+            Tx::Sqlite(t) => bind_all!(sqlx::query::<Sqlite>(sql_of(sql)), params).execute(&mut **t).await?.rows_affected(),
+            Tx::Postgres(t) => bind_all!(sqlx::query::<Postgres>(sql_of(sql)), params).execute(&mut **t).await?.rows_affected(),
         })
     }
 

@@ -42,10 +42,7 @@ impl Backend {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Backend::Postgres)
         } else {
-            Err(DbError::Config(format!(
-                "database URL must start with sqlite: or postgres: (got `{}`)",
-                redact_url(url)
-            )))
+            Err(DbError::Config(format!("database URL must start with sqlite: or postgres: (got `{}`)", redact_url(url))))
         }
     }
 
@@ -68,11 +65,7 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(10),
-            password: None,
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), password: None }
     }
 }
 
@@ -111,12 +104,8 @@ impl Db {
                     .busy_timeout(Duration::from_secs(30));
                 if let Some(parent) = opts.get_filename().parent() {
                     if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            DbError::Config(format!(
-                                "cannot create database directory {}: {e}",
-                                parent.display()
-                            ))
-                        })?;
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| DbError::Config(format!("cannot create database directory {}: {e}", parent.display())))?;
                     }
                 }
                 let pool = SqlitePoolOptions::new()
@@ -124,20 +113,12 @@ impl Db {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts)
                     .await
-                    .map_err(|e| DbError::Connect {
-                        url: redact_url(url),
-                        source: e,
-                    })?;
+                    .map_err(|e| DbError::Connect { url: redact_url(url), source: e })?;
                 Ok(Db::Sqlite(pool))
             }
             Backend::Postgres => {
                 let opts = PgConnectOptions::from_str(url)
-                    .map_err(|e| {
-                        DbError::Config(format!(
-                            "invalid PostgreSQL URL `{}`: {e}",
-                            redact_url(url)
-                        ))
-                    })?
+                    .map_err(|e| DbError::Config(format!("invalid PostgreSQL URL `{}`: {e}", redact_url(url))))?
                     .application_name("endoreg-registry");
                 let opts = match &options.password {
                     Some(p) => opts.password(p.expose()),
@@ -148,18 +129,10 @@ impl Db {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts)
                     .await
-                    .map_err(|e| DbError::Connect {
-                        url: redact_url(url),
-                        source: e,
-                    })?;
-                let version: i32 =
-                    sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
-                        .fetch_one(&pool)
-                        .await?;
+                    .map_err(|e| DbError::Connect { url: redact_url(url), source: e })?;
+                let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(&pool).await?;
                 if version < MIN_POSTGRES_VERSION {
-                    return Err(DbError::Config(format!(
-                        "PostgreSQL {version} is too old: endoreg needs 13 or newer"
-                    )));
+                    return Err(DbError::Config(format!("PostgreSQL {version} is too old: endoreg needs 13 or newer")));
                 }
                 Ok(Db::Postgres(pool))
             }
@@ -215,9 +188,7 @@ impl Db {
         let applied = self.applied_migrations().await?;
         let known = self.known_migrations();
         if applied < known {
-            return Err(DbError::Config(format!(
-                "the database has {applied} of {known} migrations applied; run `endoreg migrate` first"
-            )));
+            return Err(DbError::Config(format!("the database has {applied} of {known} migrations applied; run `endoreg migrate` first")));
         }
         if applied > known {
             return Err(DbError::Config(format!(
@@ -242,25 +213,19 @@ impl Db {
 /// a deferred transaction that reads first and writes later can fail with SQLITE_BUSY instead of waiting.
 pub trait BeginWrite {
     type Database: sqlx::Database;
-    fn begin_write(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Database>, sqlx::Error>> + Send;
 }
 
 impl BeginWrite for SqlitePool {
     type Database = Sqlite;
-    fn begin_write(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
         self.begin_with("BEGIN IMMEDIATE")
     }
 }
 
 impl BeginWrite for PgPool {
     type Database = Postgres;
-    fn begin_write(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
         self.begin()
     }
 }
@@ -273,11 +238,7 @@ pub fn redact_url(url: &str) -> String {
     match rest.split_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}")
-            } else {
-                url.to_owned()
-            }
+            if userinfo.contains(':') { format!("{scheme}://{user}:***@{host}") } else { url.to_owned() }
         }
         None => url.to_owned(),
     }
@@ -289,30 +250,16 @@ mod tests {
 
     #[test]
     fn passwords_never_appear_in_redacted_urls() {
-        assert_eq!(
-            redact_url("postgres://me:s3cret@db/endoreg"),
-            "postgres://me:***@db/endoreg"
-        );
-        assert_eq!(
-            redact_url("postgres://me@db/endoreg"),
-            "postgres://me@db/endoreg"
-        );
+        assert_eq!(redact_url("postgres://me:s3cret@db/endoreg"), "postgres://me:***@db/endoreg");
+        assert_eq!(redact_url("postgres://me@db/endoreg"), "postgres://me@db/endoreg");
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }
 
     #[test]
     fn backend_is_chosen_from_the_url_scheme() {
         assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(
-            Backend::from_url("postgresql:///e?host=/run/postgresql").unwrap(),
-            Backend::Postgres
-        );
-        let err = Backend::from_url("mysql://u:pw@h/db")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("sqlite: or postgres:") && !err.contains("pw"),
-            "{err}"
-        );
+        assert_eq!(Backend::from_url("postgresql:///e?host=/run/postgresql").unwrap(), Backend::Postgres);
+        let err = Backend::from_url("mysql://u:pw@h/db").unwrap_err().to_string();
+        assert!(err.contains("sqlite: or postgres:") && !err.contains("pw"), "{err}");
     }
 }

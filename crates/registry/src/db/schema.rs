@@ -38,6 +38,8 @@ pub struct Table {
     /// Whether the table has an identity column `id` whose sequence must follow explicit inserts
     /// (PostgreSQL; SQLite needs nothing).
     pub has_identity: bool,
+    /// The primary key's columns: the order rows are exported in.
+    pub primary_key: Vec<String>,
 }
 
 impl Table {
@@ -47,44 +49,26 @@ impl Table {
 }
 
 fn col(name: &str, ty: ColType, nullable: bool) -> Column {
-    Column {
-        name: name.to_owned(),
-        ty,
-        nullable,
-    }
+    Column { name: name.to_owned(), ty, nullable }
 }
 
 /// The table of a terminology kind.
 pub fn kind_table(kind: &Kind) -> Table {
-    let mut columns = vec![
-        col("id", ColType::Id, false),
-        col("name", ColType::Text, false),
-    ];
+    let mut columns = vec![col("id", ColType::Id, false), col("name", ColType::Text, false)];
     columns.extend(TRANSLATIONS.iter().map(|t| col(t, ColType::Text, true)));
     columns.extend(kind.typed.iter().map(|t| col(t.field, t.ty, true)));
-    columns.extend(
-        kind.refs
-            .iter()
-            .map(|r| col(&Kind::ref_column(r.field), ColType::Int, true)),
-    );
+    columns.extend(kind.refs.iter().map(|r| col(&Kind::ref_column(r.field), ColType::Int, true)));
     columns.push(col("attributes", ColType::Json, false));
-    Table {
-        name: kind.name.to_owned(),
-        columns,
-        has_identity: true,
-    }
+    Table { name: kind.name.to_owned(), columns, has_identity: true, primary_key: vec!["id".into()] }
 }
 
 /// The link table of a terminology kind's list reference.
 pub fn link_table(kind: &Kind, field: &str) -> Table {
     Table {
         name: kind.link_table(field),
-        columns: vec![
-            col("source_id", ColType::Int, false),
-            col("target_id", ColType::Int, false),
-            col("position", ColType::Int, false),
-        ],
+        columns: vec![col("source_id", ColType::Int, false), col("target_id", ColType::Int, false), col("position", ColType::Int, false)],
         has_identity: false,
+        primary_key: vec!["source_id".into(), "target_id".into()],
     }
 }
 
@@ -157,11 +141,7 @@ pub const CORE: &[(&str, &[(&str, ColType, bool)])] = {
         ),
         (
             "patient_examination_indication",
-            &[
-                ("patient_examination_id", Int, false),
-                ("examination_indication_id", Int, false),
-                ("classification_choice_id", Int, true),
-            ],
+            &[("patient_examination_id", Int, false), ("examination_indication_id", Int, false), ("classification_choice_id", Int, true)],
         ),
         (
             "patient_finding",
@@ -184,12 +164,7 @@ pub const CORE: &[(&str, &[(&str, ColType, bool)])] = {
         ),
         (
             "patient_finding_intervention",
-            &[
-                ("patient_finding_id", Int, false),
-                ("finding_intervention_id", Int, false),
-                ("state", Text, true),
-                ("date", Date, true),
-            ],
+            &[("patient_finding_id", Int, false), ("finding_intervention_id", Int, false), ("state", Text, true), ("date", Date, true)],
         ),
         (
             "ai_model_version",
@@ -310,10 +285,22 @@ pub fn tables() -> Vec<Table> {
         out.extend(kind.links.iter().map(|l| link_table(kind, l.field)));
     }
     for (name, cols) in CORE {
+        let has_identity = cols.iter().any(|(_, t, _)| *t == ColType::Id);
+        let primary_key = if has_identity {
+            vec!["id".to_owned()]
+        } else {
+            // Tables without an id are keyed by their leading reference columns.
+            let n = match *name {
+                "patient_identity" => 1,
+                _ => 2,
+            };
+            cols.iter().take(n).map(|(c, _, _)| (*c).to_owned()).collect()
+        };
         out.push(Table {
             name: (*name).to_owned(),
             columns: cols.iter().map(|(n, t, null)| col(n, *t, *null)).collect(),
-            has_identity: cols.iter().any(|(_, t, _)| *t == ColType::Id),
+            has_identity,
+            primary_key,
         });
     }
     out

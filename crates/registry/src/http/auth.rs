@@ -30,15 +30,8 @@ pub struct Principal {
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .copied()
-            .ok_or_else(|| unauthenticated("no verified token on this request").into())
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().copied().ok_or_else(|| unauthenticated("no verified token on this request").into())
     }
 }
 
@@ -53,18 +46,12 @@ const CACHE_LIMIT: usize = 10_000;
 
 impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
-        }
+        Self { ttl, entries: RwLock::new(HashMap::new()) }
     }
 
     fn get(&self, hash: &str) -> Option<Principal> {
         let entries = self.entries.read().ok()?;
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(p, _)| *p)
+        entries.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| *p)
     }
 
     fn put(&self, hash: String, p: Principal) {
@@ -83,12 +70,7 @@ impl TokenCache {
 /// The permission each route requires: `(method, path template)` → permission.
 pub type Policy = HashMap<(Method, String), Permission>;
 
-pub async fn authorise(
-    State(state): State<Arc<AppState>>,
-    matched: Option<MatchedPath>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
     let token = match bearer(&req) {
         Ok(t) => t,
         Err(p) => return ApiError::from(p).into_response(),
@@ -103,8 +85,7 @@ pub async fn authorise(
                 p
             }
             Ok(None) => {
-                return ApiError::from(unauthenticated("the token is unknown, revoked or expired"))
-                    .into_response();
+                return ApiError::from(unauthenticated("the token is unknown, revoked or expired")).into_response();
             }
             Err(e) => return ApiError::from(e).into_response(),
         },
@@ -113,22 +94,11 @@ pub async fn authorise(
         return ApiError::from(forbidden("this route has no access policy")).into_response();
     };
     // HEAD is answered by the GET handler, so it needs what GET needs.
-    let method = if req.method() == Method::HEAD {
-        Method::GET
-    } else {
-        req.method().clone()
-    };
+    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
     let Some(&permission) = state.policy.get(&(method.clone(), path.to_owned())) else {
-        let allowed: Vec<&str> = state
-            .policy
-            .keys()
-            .filter(|(_, p)| p == path)
-            .map(|(m, _)| m.as_str())
-            .collect();
+        let allowed: Vec<&str> = state.policy.keys().filter(|(_, p)| p == path).map(|(m, _)| m.as_str()).collect();
         if !allowed.is_empty() {
-            let mut res = super::error::problem_response(super::error::for_status(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            ));
+            let mut res = super::error::problem_response(super::error::for_status(axum::http::StatusCode::METHOD_NOT_ALLOWED));
             if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
                 res.headers_mut().insert(header::ALLOW, v);
             }
@@ -138,12 +108,8 @@ pub async fn authorise(
         return ApiError::from(forbidden("this route has no access policy")).into_response();
     };
     if !principal.role.allows(permission) {
-        return ApiError::from(forbidden(format!(
-            "role {} may not {}",
-            principal.role,
-            permission.as_str().replace('_', " ")
-        )))
-        .into_response();
+        return ApiError::from(forbidden(format!("role {} may not {}", principal.role, permission.as_str().replace('_', " "))))
+            .into_response();
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
@@ -151,20 +117,12 @@ pub async fn authorise(
 
 fn bearer(req: &Request) -> Result<&str, endoreg_common::problem::Problem> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(unauthenticated(
-            "send an API token: Authorization: Bearer <token>",
-        ));
+        return Err(unauthenticated("send an API token: Authorization: Bearer <token>"));
     };
-    let text = value
-        .to_str()
-        .map_err(|_| unauthenticated("the Authorization header is not valid text"))?;
-    let (scheme, token) = text
-        .split_once(' ')
-        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    let text = value.to_str().map_err(|_| unauthenticated("the Authorization header is not valid text"))?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(unauthenticated(
-            "the Authorization header must be `Bearer <token>`",
-        ));
+        return Err(unauthenticated("the Authorization header must be `Bearer <token>`"));
     }
     Ok(token.trim())
 }

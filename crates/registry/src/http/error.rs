@@ -52,36 +52,12 @@ pub fn forbidden(detail: impl Into<String>) -> Problem {
 pub fn for_status(status: StatusCode) -> Problem {
     let (code, title, detail) = match status.as_u16() {
         404 => ("not_found", "Not found", "no such resource"),
-        405 => (
-            "method_not_allowed",
-            "Method not allowed",
-            "the resource does not support this method; see the Allow header",
-        ),
-        408 | 503 => (
-            "unavailable",
-            "Service unavailable",
-            "the request took too long or the registry is overloaded; retry later",
-        ),
-        413 => (
-            "payload_too_large",
-            "Payload too large",
-            "the request body exceeds the configured limit",
-        ),
-        415 => (
-            "unsupported_media_type",
-            "Unsupported media type",
-            "send the body as application/json",
-        ),
-        500 => (
-            "internal",
-            "Internal error",
-            "the registry failed to handle the request; the incident is logged",
-        ),
-        _ => (
-            "error",
-            status.canonical_reason().unwrap_or("Error"),
-            "the request failed",
-        ),
+        405 => ("method_not_allowed", "Method not allowed", "the resource does not support this method; see the Allow header"),
+        408 | 503 => ("unavailable", "Service unavailable", "the request took too long or the registry is overloaded; retry later"),
+        413 => ("payload_too_large", "Payload too large", "the request body exceeds the configured limit"),
+        415 => ("unsupported_media_type", "Unsupported media type", "send the body as application/json"),
+        500 => ("internal", "Internal error", "the registry failed to handle the request; the incident is logged"),
+        _ => ("error", status.canonical_reason().unwrap_or("Error"), "the request failed"),
     };
     Problem::new(code, title, status.as_u16()).with_detail(detail)
 }
@@ -124,15 +100,9 @@ pub fn problem_response(p: Problem) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&p).unwrap_or_else(|_| b"{}".to_vec());
     let mut res = (status, body).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(problem::CONTENT_TYPE),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
     if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"endoreg\""),
-        );
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"endoreg\""));
     }
     res
 }

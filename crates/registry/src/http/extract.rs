@@ -24,35 +24,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| {
+        let is_json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(|m| {
                 let m = m.trim().to_ascii_lowercase();
                 m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
             });
         if !is_json {
-            return Err(
-                Problem::new("unsupported_media_type", "Unsupported media type", 415)
-                    .with_detail("send the body with Content-Type: application/json")
-                    .into(),
-            );
+            return Err(Problem::new("unsupported_media_type", "Unsupported media type", 415)
+                .with_detail("send the body with Content-Type: application/json")
+                .into());
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::new("payload_too_large", "Payload too large", 413)
-                        .with_detail("the request body exceeds the configured limit")
-                } else {
-                    bad_request(
-                        "unreadable_body",
-                        format!("the request body could not be read: {e}"),
-                    )
-                }
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new("payload_too_large", "Payload too large", 413).with_detail("the request body exceeds the configured limit")
+            } else {
+                bad_request("unreadable_body", format!("the request body could not be read: {e}"))
+            }
+        })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -60,14 +48,7 @@ where
 /// Parses a JSON body: not UTF-8 or not JSON is 400; JSON of the wrong shape is 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(bad_request(
-            "invalid_encoding",
-            format!(
-                "the request body is not valid UTF-8 (at byte {})",
-                e.valid_up_to()
-            ),
-        )
-        .into());
+        return Err(bad_request("invalid_encoding", format!("the request body is not valid UTF-8 (at byte {})", e.valid_up_to())).into());
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
@@ -75,11 +56,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Ok(v) => {
             // Trailing content after the document is malformed JSON too.
             if let Err(e) = de.end() {
-                return Err(bad_request(
-                    "malformed_json",
-                    format!("the request body is not valid JSON: {e}"),
-                )
-                .into());
+                return Err(bad_request("malformed_json", format!("the request body is not valid JSON: {e}")).into());
             }
             Ok(v)
         }
@@ -88,29 +65,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let inner = e.into_inner();
             match inner.classify() {
                 serde_json::error::Category::Data => {
-                    let pointer = if path == "." {
-                        String::new()
-                    } else {
-                        format!("/{}", path.replace('.', "/"))
-                    };
-                    let detail = if pointer.is_empty() {
-                        inner.to_string()
-                    } else {
-                        format!("{pointer}: {inner}")
-                    };
+                    let pointer = if path == "." { String::new() } else { format!("/{}", path.replace('.', "/")) };
+                    let detail = if pointer.is_empty() { inner.to_string() } else { format!("{pointer}: {inner}") };
                     Err(Problem::new("validation_failed", "Validation failed", 422)
                         .with_detail(detail)
-                        .with_errors(vec![FieldProblem {
-                            pointer,
-                            detail: strip_position(&inner.to_string()),
-                        }])
+                        .with_errors(vec![FieldProblem { pointer, detail: strip_position(&inner.to_string()) }])
                         .into())
                 }
-                _ => Err(bad_request(
-                    "malformed_json",
-                    format!("the request body is not valid JSON: {inner}"),
-                )
-                .into()),
+                _ => Err(bad_request("malformed_json", format!("the request body is not valid JSON: {inner}")).into()),
             }
         }
     }
@@ -135,9 +97,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q)
-            .map(Query)
-            .map_err(|e| bad_request("invalid_query", format!("invalid query string: {e}")).into())
+        serde_urlencoded::from_str(q).map(Query).map_err(|e| bad_request("invalid_query", format!("invalid query string: {e}")).into())
     }
 }
 
@@ -155,13 +115,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e| {
-                bad_request(
-                    "invalid_path",
-                    format!("invalid path parameter: {}", e.body_text()),
-                )
-                .into()
-            })
+            .map_err(|e| bad_request("invalid_path", format!("invalid path parameter: {}", e.body_text())).into())
     }
 }
 
@@ -178,18 +132,9 @@ fn parse_if_match(parts: &Parts) -> Result<Option<i64>, ApiError> {
     };
     let text = value.to_str().unwrap_or("").trim();
     let tag = text.strip_prefix("W/").unwrap_or(text);
-    tag.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<i64>().ok())
-        .filter(|v| *v >= 1)
-        .map(Some)
-        .ok_or_else(|| {
-            bad_request(
-                "invalid_if_match",
-                format!("If-Match must carry one version as an ETag, like \"3\" (got `{text}`)"),
-            )
-            .into()
-        })
+    tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse::<i64>().ok()).filter(|v| *v >= 1).map(Some).ok_or_else(
+        || bad_request("invalid_if_match", format!("If-Match must carry one version as an ETag, like \"3\" (got `{text}`)")).into(),
+    )
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {

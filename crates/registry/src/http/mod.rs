@@ -50,23 +50,15 @@ pub fn router(db: Db, config: &RegistryConfig) -> Router {
         policy: policy::policy(&doc),
         openapi_json: OnceLock::new(),
     });
-    let _ = state
-        .openapi_json
-        .set(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    let _ = state.openapi_json.set(doc.to_json().unwrap_or_else(|_| "{}".into()));
     protected
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authorise,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorise))
         .merge(public)
         .fallback(|| async { error::problem_response(error::for_status(StatusCode::NOT_FOUND)) })
         .with_state(state)
         .layer(middleware::from_fn(problems_for_bare_errors))
         .layer(DefaultBodyLimit::max(config.http.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(config.http.request_timeout_secs),
-        ))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(config.http.request_timeout_secs)))
         .layer(CatchPanicLayer::custom(|_| {
             log::error!("a request handler panicked");
             error::problem_response(error::for_status(StatusCode::INTERNAL_SERVER_ERROR))
@@ -85,9 +77,7 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
         .merge(routes::tokens::router())
         .merge(routes::openapi::router());
     let (protected, mut doc) = protected.split_for_parts();
-    let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new()
-        .merge(routes::health::router())
-        .split_for_parts();
+    let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new().merge(routes::health::router()).split_for_parts();
     doc.merge(public_doc);
     doc.info.title = "endoreg registry API".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
@@ -98,10 +88,7 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
             .into(),
     );
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-    );
+    components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     (protected, public, doc)
 }
 
@@ -110,10 +97,7 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
 async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if (status.is_client_error() || status.is_server_error()) && !is_problem {
         let mut replaced = error::problem_response(error::for_status(status));
         for name in [header::ALLOW, header::RETRY_AFTER] {
@@ -130,24 +114,12 @@ async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
 /// may carry clinical data.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
     let path = route.unwrap_or_else(|| req.uri().path().to_owned());
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status();
-    let level = if status.is_server_error() {
-        log::Level::Warn
-    } else {
-        log::Level::Debug
-    };
-    log::log!(
-        level,
-        "{method} {path} -> {} in {:.1} ms",
-        status.as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+    let level = if status.is_server_error() { log::Level::Warn } else { log::Level::Debug };
+    log::log!(level, "{method} {path} -> {} in {:.1} ms", status.as_u16(), started.elapsed().as_secs_f64() * 1000.0);
     res
 }

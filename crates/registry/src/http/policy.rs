@@ -35,16 +35,9 @@ pub fn guard<S>(permission: Permission, routes: UtoipaMethodRouter<S>) -> Utoipa
         for (_, op) in operations(item) {
             if let Some(op) = op {
                 let mut ext = op.extensions.take().unwrap_or_default();
-                ext.merge(
-                    Extensions::builder()
-                        .add(EXTENSION, permission.as_str())
-                        .build(),
-                );
+                ext.merge(Extensions::builder().add(EXTENSION, permission.as_str()).build());
                 op.extensions = Some(ext);
-                op.security = Some(vec![SecurityRequirement::new(
-                    "bearer",
-                    Vec::<String>::new(),
-                )]);
+                op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
             }
         }
     }
@@ -73,8 +66,5 @@ pub fn declared(doc: &OpenApi) -> BTreeMap<(String, String), Option<Permission>>
 
 /// The policy table for the auth middleware.
 pub fn policy(doc: &OpenApi) -> Policy {
-    declared(doc)
-        .into_iter()
-        .filter_map(|((m, p), perm)| Some(((m.parse::<Method>().ok()?, p), perm?)))
-        .collect()
+    declared(doc).into_iter().filter_map(|((m, p), perm)| Some(((m.parse::<Method>().ok()?, p), perm?))).collect()
 }

@@ -5,9 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use endoreg_common::api::{
-    LabelSegment, Patient, PatientExamination, PatientFinding, PatientIdentity, Report, Video,
-};
+use endoreg_common::api::{LabelSegment, Patient, PatientExamination, PatientFinding, PatientIdentity, Report, Video};
 
 /// A record with an optimistic-concurrency version.
 pub trait HasVersion {
@@ -17,24 +15,13 @@ pub trait HasVersion {
 macro_rules! has_version {
     ($($t:ty),*) => {$(impl HasVersion for $t { fn version(&self) -> i64 { self.version } })*};
 }
-has_version!(
-    Patient,
-    PatientIdentity,
-    PatientExamination,
-    PatientFinding,
-    Video,
-    LabelSegment,
-    Report
-);
+has_version!(Patient, PatientIdentity, PatientExamination, PatientFinding, Video, LabelSegment, Report);
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut res = (status, body).into_response();
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             res
         }
         Err(e) => {

@@ -22,16 +22,9 @@ pub struct Tree {
 
 pub fn read_tree(root: &Path) -> std::io::Result<Tree> {
     if !root.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{} is not a directory", root.display()),
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is not a directory", root.display())));
     }
-    let mut tree = Tree {
-        entries: Vec::new(),
-        counts: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut tree = Tree { entries: Vec::new(), counts: Vec::new(), problems: Vec::new() };
     for kind in KINDS {
         let Some(dir) = kind.endoreg_dir else {
             continue;
@@ -67,41 +60,25 @@ fn read_file(kind: &'static Kind, path: &Path, rel: &str, tree: &mut Tree) -> us
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            tree.problems.push(Problem::for_file(
-                rel,
-                ProblemKind::InvalidFile,
-                format!("cannot read: {e}"),
-            ));
+            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, format!("cannot read: {e}")));
             return 0;
         }
     };
     let doc: Value = match serde_norway::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
-            tree.problems.push(Problem::for_file(
-                rel,
-                ProblemKind::InvalidFile,
-                format!("not valid YAML: {e}"),
-            ));
+            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, format!("not valid YAML: {e}")));
             return 0;
         }
     };
     let items = match doc {
         Value::Array(items) => items,
         Value::Null => {
-            tree.problems.push(Problem::for_file(
-                rel,
-                ProblemKind::InvalidFile,
-                "empty file",
-            ));
+            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, "empty file"));
             return 0;
         }
         _ => {
-            tree.problems.push(Problem::for_file(
-                rel,
-                ProblemKind::InvalidFile,
-                "expected a list of entries",
-            ));
+            tree.problems.push(Problem::for_file(rel, ProblemKind::InvalidFile, "expected a list of entries"));
             return 0;
         }
     };
@@ -128,14 +105,7 @@ fn read_file(kind: &'static Kind, path: &Path, rel: &str, tree: &mut Tree) -> us
                 continue;
             }
         };
-        let mut entry = Entry {
-            origin: Origin::Endoreg,
-            kind,
-            file: rel.to_owned(),
-            index,
-            name,
-            fields,
-        };
+        let mut entry = Entry { origin: Origin::Endoreg, kind, file: rel.to_owned(), index, name, fields };
         if kind.has_regions {
             flatten_regions(&mut entry, &mut tree.problems);
         }
@@ -169,27 +139,15 @@ fn flatten_regions(entry: &mut Entry, problems: &mut Vec<Problem>) {
         if edges.iter().all(|e| matches!(e, None | Some(Value::Null))) {
             continue;
         }
-        let numbers: Vec<Option<i64>> = edges
-            .iter()
-            .map(|e| e.as_ref().and_then(Value::as_i64))
-            .collect();
-        let missing: Vec<&str> = EDGES
-            .iter()
-            .zip(&numbers)
-            .filter(|(_, n)| n.is_none())
-            .map(|(e, _)| *e)
-            .collect();
+        let numbers: Vec<Option<i64>> = edges.iter().map(|e| e.as_ref().and_then(Value::as_i64)).collect();
+        let missing: Vec<&str> = EDGES.iter().zip(&numbers).filter(|(_, n)| n.is_none()).map(|(e, _)| *e).collect();
         if !missing.is_empty() {
             problems.push(Problem::for_entry(
                 entry,
                 ProblemKind::InvalidValue,
                 format!(
                     "region `{name}` lacks an integer {}; region skipped",
-                    missing
-                        .iter()
-                        .map(|m| format!("{name}_{m}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    missing.iter().map(|m| format!("{name}_{m}")).collect::<Vec<_>>().join(", ")
                 ),
             ));
             continue;

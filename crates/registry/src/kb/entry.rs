@@ -89,23 +89,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn for_entry(entry: &Entry, kind: ProblemKind, detail: impl Into<String>) -> Self {
-        Problem {
-            file: entry.file.clone(),
-            entry: entry.label(),
-            kind,
-            detail: detail.into(),
-            index: entry.index,
-        }
+        Problem { file: entry.file.clone(), entry: entry.label(), kind, detail: detail.into(), index: entry.index }
     }
 
     pub fn for_file(file: &str, kind: ProblemKind, detail: impl Into<String>) -> Self {
-        Problem {
-            file: file.to_owned(),
-            entry: String::new(),
-            kind,
-            detail: detail.into(),
-            index: 0,
-        }
+        Problem { file: file.to_owned(), entry: String::new(), kind, detail: detail.into(), index: 0 }
     }
 }
 
@@ -114,14 +102,7 @@ impl std::fmt::Display for Problem {
         if self.entry.is_empty() {
             write!(f, "{}: {}: {}", self.file, self.kind.as_str(), self.detail)
         } else {
-            write!(
-                f,
-                "{} [{}]: {}: {}",
-                self.file,
-                self.entry,
-                self.kind.as_str(),
-                self.detail
-            )
+            write!(f, "{} [{}]: {}: {}", self.file, self.entry, self.kind.as_str(), self.detail)
         }
     }
 }
@@ -129,11 +110,6 @@ impl std::fmt::Display for Problem {
 /// Sorts problems by file, position in the file, kind and detail: the order reports print them in.
 pub fn sort_problems(problems: &mut [Problem]) {
     problems.sort_by(|a, b| {
-        (a.file.as_str(), a.index, a.kind.as_str(), a.detail.as_str()).cmp(&(
-            b.file.as_str(),
-            b.index,
-            b.kind.as_str(),
-            b.detail.as_str(),
-        ))
+        (a.file.as_str(), a.index, a.kind.as_str(), a.detail.as_str()).cmp(&(b.file.as_str(), b.index, b.kind.as_str(), b.detail.as_str()))
     });
 }

@@ -22,8 +22,7 @@ pub use store::Written;
 
 use crate::db::{Db, DbError};
 
-pub(crate) static BUILTIN: include_dir::Dir<'static> =
-    include_dir::include_dir!("$CARGO_MANIFEST_DIR/kb");
+pub(crate) static BUILTIN: include_dir::Dir<'static> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/kb");
 
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {
@@ -55,10 +54,7 @@ pub async fn load(db: &Db, files: &ours::Files) -> Result<LoadReport, KbError> {
         return Err(KbError::Invalid(problems));
     }
     let written = store::store(db, &resolved.rows).await?;
-    Ok(LoadReport {
-        entries: n,
-        written,
-    })
+    Ok(LoadReport { entries: n, written })
 }
 
 /// The result of an EndoregDB import, in the shape `endoreg kb import-endoreg --json` prints.
@@ -74,34 +70,17 @@ pub struct ImportReport {
 /// Imports an EndoregDB base-data tree. Sound entries are written in one transaction; every dangling
 /// reference, duplicate name, unknown field and malformed value is reported one by one. With `strict`,
 /// any problem aborts before anything is written; with `dry_run`, nothing is written either way.
-pub async fn import_endoreg(
-    db: &Db,
-    root: &Path,
-    strict: bool,
-    dry_run: bool,
-) -> Result<ImportReport, KbError> {
+pub async fn import_endoreg(db: &Db, root: &Path, strict: bool, dry_run: bool) -> Result<ImportReport, KbError> {
     let tree = endoreg::read_tree(root)?;
     let existing = store::existing_names(db).await?;
     let resolved = resolve::resolve(tree.entries, &existing);
     let mut problems = tree.problems;
     problems.extend(resolved.problems);
     entry::sort_problems(&mut problems);
-    let counts = tree
-        .counts
-        .into_iter()
-        .map(|(d, n)| (d, serde_json::Value::from(n)))
-        .collect();
+    let counts = tree.counts.into_iter().map(|(d, n)| (d, serde_json::Value::from(n))).collect();
     if strict && !problems.is_empty() {
         return Err(KbError::Invalid(problems));
     }
-    let written = if dry_run {
-        None
-    } else {
-        Some(store::store(db, &resolved.rows).await?)
-    };
-    Ok(ImportReport {
-        counts,
-        problems,
-        written,
-    })
+    let written = if dry_run { None } else { Some(store::store(db, &resolved.rows).await?) };
+    Ok(ImportReport { counts, problems, written })
 }

@@ -44,10 +44,7 @@ fn collect_embedded(dir: &include_dir::Dir<'_>, out: &mut Vec<(String, String)>)
     for f in dir.files() {
         if f.path().extension().is_some_and(|e| e == "toml") {
             if let Some(text) = f.contents_utf8() {
-                out.push((
-                    f.path().to_string_lossy().replace('\\', "/"),
-                    text.to_owned(),
-                ));
+                out.push((f.path().to_string_lossy().replace('\\', "/"), text.to_owned()));
             }
         }
     }
@@ -57,20 +54,14 @@ fn collect_embedded(dir: &include_dir::Dir<'_>, out: &mut Vec<(String, String)>)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
     for item in rd {
         let path = item?.path();
         if path.is_dir() {
             walk(root, &path, out)?;
         } else if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let text = std::fs::read_to_string(&path).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((rel, text));
         }
     }
@@ -86,29 +77,17 @@ pub fn parse(files: &Files) -> (Vec<Entry>, Vec<Problem>) {
         let table: toml::Table = match toml::from_str(text) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(Problem::for_file(
-                    path,
-                    ProblemKind::InvalidFile,
-                    format!("not valid TOML: {}", e.message()),
-                ));
+                problems.push(Problem::for_file(path, ProblemKind::InvalidFile, format!("not valid TOML: {}", e.message())));
                 continue;
             }
         };
         for (key, value) in table {
             let Some(kind) = catalogue::kind(&key) else {
-                problems.push(Problem::for_file(
-                    path,
-                    ProblemKind::InvalidFile,
-                    format!("`{key}` is not a knowledge-base kind"),
-                ));
+                problems.push(Problem::for_file(path, ProblemKind::InvalidFile, format!("`{key}` is not a knowledge-base kind")));
                 continue;
             };
             let Some(items) = value.as_array() else {
-                problems.push(Problem::for_file(
-                    path,
-                    ProblemKind::InvalidFile,
-                    format!("`{key}` must be an array of tables ([[{key}]])"),
-                ));
+                problems.push(Problem::for_file(path, ProblemKind::InvalidFile, format!("`{key}` must be an array of tables ([[{key}]])")));
                 continue;
             };
             for (index, item) in items.iter().enumerate() {
@@ -125,14 +104,7 @@ pub fn parse(files: &Files) -> (Vec<Entry>, Vec<Problem>) {
                 };
                 match fields.remove("name") {
                     Some(Value::String(name)) if !name.trim().is_empty() => {
-                        entries.push(Entry {
-                            origin: Origin::Ours,
-                            kind,
-                            file: path.clone(),
-                            index,
-                            name,
-                            fields,
-                        });
+                        entries.push(Entry { origin: Origin::Ours, kind, file: path.clone(), index, name, fields });
                     }
                     _ => problems.push(Problem {
                         file: path.clone(),

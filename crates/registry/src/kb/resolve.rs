@@ -62,11 +62,7 @@ pub fn resolve(entries: Vec<Entry>, existing: &ExistingNames) -> Resolved {
         match first_seen.get(&(entry.kind.name, entry.name.clone())) {
             Some(&i) => {
                 let first = &mut merged[i];
-                problems.push(Problem::for_entry(
-                    &entry,
-                    ProblemKind::DuplicateName,
-                    format!("also defined in {}", first.file),
-                ));
+                problems.push(Problem::for_entry(&entry, ProblemKind::DuplicateName, format!("also defined in {}", first.file)));
                 for (k, v) in entry.fields {
                     first.fields.insert(k, v);
                 }
@@ -78,13 +74,8 @@ pub fn resolve(entries: Vec<Entry>, existing: &ExistingNames) -> Resolved {
         }
     }
 
-    let defined: HashSet<(&str, &str)> = merged
-        .iter()
-        .map(|e| (e.kind.name, e.name.as_str()))
-        .collect();
-    let exists = |kind: &str, name: &str| {
-        defined.contains(&(kind, name)) || existing.get(kind).is_some_and(|s| s.contains(name))
-    };
+    let defined: HashSet<(&str, &str)> = merged.iter().map(|e| (e.kind.name, e.name.as_str())).collect();
+    let exists = |kind: &str, name: &str| defined.contains(&(kind, name)) || existing.get(kind).is_some_and(|s| s.contains(name));
 
     let mut rows = Vec::with_capacity(merged.len());
     for entry in &merged {
@@ -95,11 +86,7 @@ pub fn resolve(entries: Vec<Entry>, existing: &ExistingNames) -> Resolved {
     Resolved { rows, problems }
 }
 
-fn validate(
-    entry: &Entry,
-    exists: &dyn Fn(&str, &str) -> bool,
-    problems: &mut Vec<Problem>,
-) -> Row {
+fn validate(entry: &Entry, exists: &dyn Fn(&str, &str) -> bool, problems: &mut Vec<Problem>) -> Row {
     let kind = entry.kind;
     let mut row = Row {
         kind,
@@ -111,23 +98,14 @@ fn validate(
         attributes: Map::new(),
         regions: None,
     };
-    let invalid = |field: &str, detail: String| {
-        Problem::for_entry(
-            entry,
-            ProblemKind::InvalidValue,
-            format!("{field}: {detail}"),
-        )
-    };
+    let invalid = |field: &str, detail: String| Problem::for_entry(entry, ProblemKind::InvalidValue, format!("{field}: {detail}"));
 
     for (field, value) in &entry.fields {
         if let Some(i) = TRANSLATIONS.iter().position(|t| t == field) {
             match value {
                 Value::Null => {}
                 Value::String(s) => row.translations[i] = Some(s.clone()),
-                other => problems.push(invalid(
-                    field,
-                    format!("expected text, found {}", type_name(other)),
-                )),
+                other => problems.push(invalid(field, format!("expected text, found {}", type_name(other)))),
             }
         } else if let Some(i) = kind.typed.iter().position(|t| t.field == field) {
             match check_type(kind.typed[i].ty, value) {
@@ -145,13 +123,7 @@ fn validate(
                         problems.push(dangling(entry, field, target, name));
                     }
                 }
-                other => problems.push(invalid(
-                    field,
-                    format!(
-                        "expected the name of a {target}, found {}",
-                        type_name(other)
-                    ),
-                )),
+                other => problems.push(invalid(field, format!("expected the name of a {target}, found {}", type_name(other)))),
             }
         } else if let Some(i) = kind.links.iter().position(|l| l.field == field) {
             let target = kind.links[i].target;
@@ -161,13 +133,7 @@ fn validate(
                 // A single name where a list is expected is read as a list of one.
                 single @ Value::String(_) => vec![single],
                 other => {
-                    problems.push(invalid(
-                        field,
-                        format!(
-                            "expected a list of {target} names, found {}",
-                            type_name(other)
-                        ),
-                    ));
+                    problems.push(invalid(field, format!("expected a list of {target} names, found {}", type_name(other))));
                     continue;
                 }
             };
@@ -180,13 +146,7 @@ fn validate(
                             row.links[i].push(name.clone());
                         }
                     }
-                    other => problems.push(invalid(
-                        field,
-                        format!(
-                            "expected a {target} name in the list, found {}",
-                            type_name(other)
-                        ),
-                    )),
+                    other => problems.push(invalid(field, format!("expected a {target} name in the list, found {}", type_name(other)))),
                 }
             }
         } else if kind.attributes.contains(&field.as_str()) {
@@ -203,32 +163,22 @@ fn validate(
             problems.push(Problem::for_entry(
                 entry,
                 ProblemKind::UnknownField,
-                format!(
-                    "field `{field}` is not part of {}; kept in its attributes",
-                    kind.name
-                ),
+                format!("field `{field}` is not part of {}; kept in its attributes", kind.name),
             ));
             row.attributes.insert(field.clone(), value.clone());
         }
     }
     if let (Some(regions), Some(w), Some(h)) = (
         &row.regions,
-        kind.find_typed("image_width")
-            .and_then(|_| row.typed.first())
-            .and_then(Value::as_i64),
-        kind.find_typed("image_height")
-            .and_then(|_| row.typed.get(1))
-            .and_then(Value::as_i64),
+        kind.find_typed("image_width").and_then(|_| row.typed.first()).and_then(Value::as_i64),
+        kind.find_typed("image_height").and_then(|_| row.typed.get(1)).and_then(Value::as_i64),
     ) {
         for r in regions {
             if r.x + r.width > w || r.y + r.height > h {
                 problems.push(Problem::for_entry(
                     entry,
                     ProblemKind::InvalidValue,
-                    format!(
-                        "regions: `{}` ({}x{} at {},{}) falls outside the {w}x{h} picture",
-                        r.name, r.width, r.height, r.x, r.y
-                    ),
+                    format!("regions: `{}` ({}x{} at {},{}) falls outside the {w}x{h} picture", r.name, r.width, r.height, r.x, r.y),
                 ));
             }
         }
@@ -238,11 +188,7 @@ fn validate(
 
 fn dangling(entry: &Entry, field: &str, target: &str, name: &str) -> Problem {
     let shown = super::catalogue::kind(target).map_or(target, |k| entry.kind_label(k));
-    Problem::for_entry(
-        entry,
-        ProblemKind::DanglingReference,
-        format!("{field} -> {shown}:{name} does not exist"),
-    )
+    Problem::for_entry(entry, ProblemKind::DanglingReference, format!("{field} -> {shown}:{name} does not exist"))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -264,9 +210,7 @@ fn check_type(ty: ColType, v: &Value) -> Result<Value, String> {
         (ColType::Float, Value::Number(_)) => true,
         (ColType::Bool, Value::Bool(_)) => true,
         (ColType::Text, Value::String(_)) => true,
-        (ColType::Date, Value::String(s)) => {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-        }
+        (ColType::Date, Value::String(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
         (ColType::Json, _) => true,
         _ => false,
     };
@@ -287,32 +231,19 @@ fn check_type(ty: ColType, v: &Value) -> Result<Value, String> {
 }
 
 fn parse_regions(v: &Value) -> Result<Vec<Region>, String> {
-    let regions: Vec<Region> = serde_json::from_value(v.clone())
-        .map_err(|e| format!("expected a list of {{name, kind, x, y, width, height}}: {e}"))?;
-    let images = regions
-        .iter()
-        .filter(|r| r.kind == "endoscope_image")
-        .count();
+    let regions: Vec<Region> =
+        serde_json::from_value(v.clone()).map_err(|e| format!("expected a list of {{name, kind, x, y, width, height}}: {e}"))?;
+    let images = regions.iter().filter(|r| r.kind == "endoscope_image").count();
     if images != 1 {
-        return Err(format!(
-            "a processor needs exactly one region of kind endoscope_image, found {images}"
-        ));
+        return Err(format!("a processor needs exactly one region of kind endoscope_image, found {images}"));
     }
     let mut names = HashSet::new();
     for r in &regions {
         if !REGION_KINDS.contains(&r.kind.as_str()) {
-            return Err(format!(
-                "region `{}` has kind `{}`; kinds are {}",
-                r.name,
-                r.kind,
-                REGION_KINDS.join(", ")
-            ));
+            return Err(format!("region `{}` has kind `{}`; kinds are {}", r.name, r.kind, REGION_KINDS.join(", ")));
         }
         if r.x < 0 || r.y < 0 || r.width <= 0 || r.height <= 0 {
-            return Err(format!(
-                "region `{}` needs x, y >= 0 and width, height > 0",
-                r.name
-            ));
+            return Err(format!("region `{}` needs x, y >= 0 and width, height > 0", r.name));
         }
         if !names.insert(r.name.as_str()) {
             return Err(format!("region `{}` is defined twice", r.name));

@@ -30,31 +30,27 @@ impl ServiceError {
     }
 
     pub fn invalid(pointer: &str, detail: impl Into<String>) -> Self {
-        ServiceError::Invalid(vec![FieldProblem {
-            pointer: pointer.to_owned(),
-            detail: detail.into(),
-        }])
+        ServiceError::Invalid(vec![FieldProblem { pointer: pointer.to_owned(), detail: detail.into() }])
     }
 
     /// Classifies a storage error. The services check their rules before writing, so a constraint
     /// violation here means a race with another writer or a rule only the database knows.
     pub fn from_db(e: DbError) -> Self {
         if e.is_contention() {
-            return ServiceError::Conflict(
-                "the database was busy with a conflicting change; retry the request".into(),
-            );
+            return ServiceError::Conflict("the database was busy with a conflicting change; retry the request".into());
         }
         match e.violation() {
             Some((Violation::Unique, c)) => ServiceError::Conflict(format!(
                 "a record with the same unique value already exists{}",
                 c.map(|c| format!(" ({c})")).unwrap_or_default()
             )),
-            Some((Violation::ForeignKey, _)) => {
-                ServiceError::Conflict("the change would leave a reference to a record that does not exist, or remove a record that is still referenced".into())
-            }
-            Some((Violation::Check, c)) => {
-                ServiceError::invalid("", format!("a value is out of its allowed range{}", c.map(|c| format!(" ({c})")).unwrap_or_default()))
-            }
+            Some((Violation::ForeignKey, _)) => ServiceError::Conflict(
+                "the change would leave a reference to a record that does not exist, or remove a record that is still referenced".into(),
+            ),
+            Some((Violation::Check, c)) => ServiceError::invalid(
+                "",
+                format!("a value is out of its allowed range{}", c.map(|c| format!(" ({c})")).unwrap_or_default()),
+            ),
             Some((Violation::NotNull, _)) => ServiceError::invalid("", "a required value is missing"),
             None => ServiceError::Db(e),
         }
@@ -69,10 +65,7 @@ pub struct Checks {
 
 impl Checks {
     pub fn add(&mut self, pointer: &str, detail: impl Into<String>) {
-        self.problems.push(FieldProblem {
-            pointer: pointer.to_owned(),
-            detail: detail.into(),
-        });
+        self.problems.push(FieldProblem { pointer: pointer.to_owned(), detail: detail.into() });
     }
 
     pub fn len(&self) -> usize {
@@ -84,10 +77,6 @@ impl Checks {
     }
 
     pub fn finish(self) -> Result<(), ServiceError> {
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ServiceError::Invalid(self.problems))
-        }
+        if self.problems.is_empty() { Ok(()) } else { Err(ServiceError::Invalid(self.problems)) }
     }
 }

@@ -3,8 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use endoreg_common::api::{
-    ExaminationFilter, ExaminationSummary, Indication, Page, Paging, PatientExamination,
-    PatientExaminationCreate, PatientExaminationPatch,
+    ExaminationFilter, ExaminationSummary, Indication, Page, Paging, PatientExamination, PatientExaminationCreate, PatientExaminationPatch,
 };
 
 use crate::db::exec::{One, Tx};
@@ -79,17 +78,10 @@ async fn indications(db: &Db, id: i64) -> Result<Vec<Indication>, DbError> {
             params![id],
         )
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(indication, choice)| Indication { indication, choice })
-        .collect())
+    Ok(rows.into_iter().map(|(indication, choice)| Indication { indication, choice }).collect())
 }
 
-pub async fn list(
-    db: &Db,
-    filter: &ExaminationFilter,
-    paging: &Paging,
-) -> Result<Page<ExaminationSummary>> {
+pub async fn list(db: &Db, filter: &ExaminationFilter, paging: &Paging) -> Result<Page<ExaminationSummary>> {
     let mut checks = Checks::default();
     if let (Some(from), Some(to)) = (filter.date_from, filter.date_to) {
         if from > to {
@@ -113,26 +105,16 @@ pub async fn list(
     if let Some(d) = filter.date_to {
         f.add("pe.date <= ?", d);
     }
-    let select = format!(
-        "SELECT pe.id, pe.patient_id, e.name AS examination, c.name AS center, pe.date, pe.version {FROM}"
-    );
+    let select = format!("SELECT pe.id, pe.patient_id, e.name AS examination, c.name AS center, pe.date, pe.version {FROM}");
     let count = format!("SELECT COUNT(*) {FROM}");
-    super::page(
-        db,
-        &select,
-        &count,
-        &f,
-        "pe.date, pe.id",
-        paging,
-        |r: SummaryRow| ExaminationSummary {
-            id: r.id,
-            patient_id: r.patient_id,
-            examination: r.examination,
-            center: r.center,
-            date: r.date,
-            version: r.version,
-        },
-    )
+    super::page(db, &select, &count, &f, "pe.date, pe.id", paging, |r: SummaryRow| ExaminationSummary {
+        id: r.id,
+        patient_id: r.patient_id,
+        examination: r.examination,
+        center: r.center,
+        date: r.date,
+        version: r.version,
+    })
     .await
 }
 
@@ -148,31 +130,12 @@ async fn validate_indications(
     for (i, ind) in items.iter().enumerate() {
         let p = format!("{pointer}/{i}");
         if !seen.insert(ind.indication.as_str()) {
-            checks.add(
-                &format!("{p}/indication"),
-                format!("indication `{}` is given twice", ind.indication),
-            );
+            checks.add(&format!("{p}/indication"), format!("indication `{}` is given twice", ind.indication));
             continue;
         }
-        let id = terms::require(
-            db,
-            checks,
-            "examination_indication",
-            &ind.indication,
-            &format!("{p}/indication"),
-        )
-        .await?;
+        let id = terms::require(db, checks, "examination_indication", &ind.indication, &format!("{p}/indication")).await?;
         let choice = match &ind.choice {
-            Some(c) => {
-                terms::require(
-                    db,
-                    checks,
-                    "examination_indication_classification_choice",
-                    c,
-                    &format!("{p}/choice"),
-                )
-                .await?
-            }
+            Some(c) => terms::require(db, checks, "examination_indication_classification_choice", c, &format!("{p}/choice")).await?,
             None => None,
         };
         if let Some(id) = id {
@@ -182,11 +145,7 @@ async fn validate_indications(
     Ok(out)
 }
 
-async fn write_indications(
-    tx: &mut Tx,
-    id: i64,
-    items: &[(i64, Option<i64>)],
-) -> Result<(), DbError> {
+async fn write_indications(tx: &mut Tx, id: i64, items: &[(i64, Option<i64>)]) -> Result<(), DbError> {
     for (ind, choice) in items {
         tx.execute(
             "INSERT INTO patient_examination_indication (patient_examination_id, examination_indication_id, classification_choice_id) VALUES ($1, $2, $3)",
@@ -207,47 +166,29 @@ fn check_date(checks: &mut Checks, date: Option<NaiveDate>) {
 
 pub async fn create(db: &Db, input: &PatientExaminationCreate) -> Result<PatientExamination> {
     let mut checks = Checks::default();
-    let patient_center: Option<One<i64>> = db
-        .fetch_optional(
-            "SELECT center_id FROM patient WHERE id = $1",
-            params![input.patient_id],
-        )
-        .await?;
+    let patient_center: Option<One<i64>> =
+        db.fetch_optional("SELECT center_id FROM patient WHERE id = $1", params![input.patient_id]).await?;
     if patient_center.is_none() {
         checks.add("/patient_id", format!("no patient {}", input.patient_id));
     }
-    let exam_id = terms::require(
-        db,
-        &mut checks,
-        "examination",
-        &input.examination,
-        "/examination",
-    )
-    .await?;
+    let exam_id = terms::require(db, &mut checks, "examination", &input.examination, "/examination").await?;
     let center_id = match &input.center {
         Some(c) => terms::require(db, &mut checks, "center", c, "/center").await?,
         None => patient_center.as_ref().map(|One(c)| *c),
     };
     check_date(&mut checks, input.date);
-    let indications =
-        validate_indications(db, &mut checks, &input.indications, "/indications").await?;
+    let indications = validate_indications(db, &mut checks, &input.indications, "/indications").await?;
     let mut valid_findings = Vec::new();
     for (i, f) in input.findings.iter().enumerate() {
-        let v = findings::validate(
-            db,
-            &mut checks,
-            exam_id.map(|id| (id, input.examination.as_str())),
-            f,
-            &format!("/findings/{i}"),
-        )
-        .await?;
+        let v =
+            findings::validate(db, &mut checks, exam_id.map(|id| (id, input.examination.as_str())), f, &format!("/findings/{i}")).await?;
         valid_findings.extend(v);
     }
     checks.finish()?;
     let (Some(exam_id), Some(center_id)) = (exam_id, center_id) else {
         return Err(ServiceError::invalid("/examination", "invalid examination"));
     };
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
     let One(id): One<i64> = tx
         .fetch_one(
@@ -264,20 +205,11 @@ pub async fn create(db: &Db, input: &PatientExaminationCreate) -> Result<Patient
     get(db, id).await
 }
 
-pub async fn update(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    patch: &PatientExaminationPatch,
-) -> Result<PatientExamination> {
+pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &PatientExaminationPatch) -> Result<PatientExamination> {
     let current = get(db, id).await?;
     let mut checks = Checks::default();
-    let exam_name = patch
-        .examination
-        .clone()
-        .unwrap_or(current.examination.clone());
-    let exam_id =
-        terms::require(db, &mut checks, "examination", &exam_name, "/examination").await?;
+    let exam_name = patch.examination.clone().unwrap_or(current.examination.clone());
+    let exam_id = terms::require(db, &mut checks, "examination", &exam_name, "/examination").await?;
     let center_name = patch.center.clone().unwrap_or(current.center.clone());
     let center_id = terms::require(db, &mut checks, "center", &center_name, "/center").await?;
     let date = match patch.date {
@@ -290,7 +222,7 @@ pub async fn update(
         None => None,
     };
     checks.finish()?;
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
     let n = tx
         .execute(
@@ -300,20 +232,10 @@ pub async fn update(
         )
         .await?;
     if n == 0 {
-        return Err(explain_version_miss(
-            VersionProbe::Tx(&mut tx),
-            "patient_examination",
-            id,
-            "patient examination",
-        )
-        .await?);
+        return Err(explain_version_miss(VersionProbe::Tx(&mut tx), "patient_examination", id, "patient examination").await?);
     }
     if let Some(items) = indications {
-        tx.execute(
-            "DELETE FROM patient_examination_indication WHERE patient_examination_id = $1",
-            params![id],
-        )
-        .await?;
+        tx.execute("DELETE FROM patient_examination_indication WHERE patient_examination_id = $1", params![id]).await?;
         write_indications(&mut tx, id, &items).await?;
     }
     tx.commit().await?;
@@ -331,13 +253,7 @@ pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
         )
         .await?;
     if media > 0 {
-        let probe = explain_version_miss(
-            VersionProbe::Tx(&mut tx),
-            "patient_examination",
-            id,
-            "patient examination",
-        )
-        .await?;
+        let probe = explain_version_miss(VersionProbe::Tx(&mut tx), "patient_examination", id, "patient examination").await?;
         if let ServiceError::VersionMismatch { current } = probe {
             if current != expected_version {
                 return Err(probe);
@@ -347,20 +263,9 @@ pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
             "patient examination {id} has {media} video(s) or report(s); detach or delete them first"
         )));
     }
-    let n = tx
-        .execute(
-            "DELETE FROM patient_examination WHERE id = $1 AND version = $2",
-            params![id, expected_version],
-        )
-        .await?;
+    let n = tx.execute("DELETE FROM patient_examination WHERE id = $1 AND version = $2", params![id, expected_version]).await?;
     if n == 0 {
-        return Err(explain_version_miss(
-            VersionProbe::Tx(&mut tx),
-            "patient_examination",
-            id,
-            "patient examination",
-        )
-        .await?);
+        return Err(explain_version_miss(VersionProbe::Tx(&mut tx), "patient_examination", id, "patient examination").await?);
     }
     tx.commit().await?;
     Ok(())

@@ -37,25 +37,12 @@ pub async fn validate(
     pointer: &str,
 ) -> Result<Option<ValidFinding>, DbError> {
     let before = checks_len(checks);
-    let finding_id = terms::require(
-        db,
-        checks,
-        "finding",
-        &input.finding,
-        &format!("{pointer}/finding"),
-    )
-    .await?;
+    let finding_id = terms::require(db, checks, "finding", &input.finding, &format!("{pointer}/finding")).await?;
     if let (Some(fid), Some((exam_id, exam_name))) = (finding_id, examination) {
         if terms::link_count(db, "finding", "examinations", fid).await? > 0
             && !terms::is_linked(db, "finding", "examinations", fid, exam_id).await?
         {
-            checks.add(
-                &format!("{pointer}/finding"),
-                format!(
-                    "finding `{}` is not recorded in a {exam_name}",
-                    input.finding
-                ),
-            );
+            checks.add(&format!("{pointer}/finding"), format!("finding `{}` is not recorded in a {exam_name}", input.finding));
         }
     }
 
@@ -64,20 +51,10 @@ pub async fn validate(
     for (i, c) in input.classifications.iter().enumerate() {
         let p = format!("{pointer}/classifications/{i}");
         if !seen.insert(c.classification.as_str()) {
-            checks.add(
-                &format!("{p}/classification"),
-                format!("classification `{}` is given twice", c.classification),
-            );
+            checks.add(&format!("{p}/classification"), format!("classification `{}` is given twice", c.classification));
             continue;
         }
-        let Some(cid) = terms::require(
-            db,
-            checks,
-            "finding_classification",
-            &c.classification,
-            &format!("{p}/classification"),
-        )
-        .await?
+        let Some(cid) = terms::require(db, checks, "finding_classification", &c.classification, &format!("{p}/classification")).await?
         else {
             continue;
         };
@@ -87,23 +64,15 @@ pub async fn validate(
             {
                 checks.add(
                     &format!("{p}/classification"),
-                    format!(
-                        "classification `{}` does not apply to finding `{}`",
-                        c.classification, input.finding
-                    ),
+                    format!("classification `{}` does not apply to finding `{}`", c.classification, input.finding),
                 );
             }
         }
         let choice_id = terms::id_of(db, "finding_classification_choice", &c.choice).await?;
         match choice_id {
-            Some(ch)
-                if terms::is_linked(db, "finding_classification", "choices", cid, ch).await? =>
-            {
-                classifications.push((cid, ch))
-            }
+            Some(ch) if terms::is_linked(db, "finding_classification", "choices", cid, ch).await? => classifications.push((cid, ch)),
             _ => {
-                let choices =
-                    terms::linked_names(db, "finding_classification", "choices", cid).await?;
+                let choices = terms::linked_names(db, "finding_classification", "choices", cid).await?;
                 checks.add(
                     &format!("{p}/choice"),
                     format!(
@@ -122,42 +91,21 @@ pub async fn validate(
     for (i, iv) in input.interventions.iter().enumerate() {
         let p = format!("{pointer}/interventions/{i}");
         if !seen.insert(iv.intervention.as_str()) {
-            checks.add(
-                &format!("{p}/intervention"),
-                format!("intervention `{}` is given twice", iv.intervention),
-            );
+            checks.add(&format!("{p}/intervention"), format!("intervention `{}` is given twice", iv.intervention));
             continue;
         }
         if let Some(state) = &iv.state {
             if !INTERVENTION_STATES.contains(&state.as_str()) {
-                checks.add(
-                    &format!("{p}/state"),
-                    format!(
-                        "unknown state `{state}`; states are {}",
-                        INTERVENTION_STATES.join(", ")
-                    ),
-                );
+                checks.add(&format!("{p}/state"), format!("unknown state `{state}`; states are {}", INTERVENTION_STATES.join(", ")));
             }
         }
-        if let Some(id) = terms::require(
-            db,
-            checks,
-            "finding_intervention",
-            &iv.intervention,
-            &format!("{p}/intervention"),
-        )
-        .await?
-        {
+        if let Some(id) = terms::require(db, checks, "finding_intervention", &iv.intervention, &format!("{p}/intervention")).await? {
             interventions.push((id, iv.state.clone(), iv.date));
         }
     }
 
     Ok(match finding_id {
-        Some(finding_id) if checks_len(checks) == before => Some(ValidFinding {
-            finding_id,
-            classifications,
-            interventions,
-        }),
+        Some(finding_id) if checks_len(checks) == before => Some(ValidFinding { finding_id, classifications, interventions }),
         _ => None,
     })
 }
@@ -167,12 +115,7 @@ fn checks_len(checks: &Checks) -> usize {
 }
 
 /// Writes a validated finding of `patient_examination_id`; returns its id.
-pub async fn insert(
-    tx: &mut Tx,
-    patient_examination_id: i64,
-    f: &ValidFinding,
-    now: DateTime<Utc>,
-) -> Result<i64, DbError> {
+pub async fn insert(tx: &mut Tx, patient_examination_id: i64, f: &ValidFinding, now: DateTime<Utc>) -> Result<i64, DbError> {
     let One(id): One<i64> = tx
         .fetch_one(
             "INSERT INTO patient_finding (patient_examination_id, finding_id, version, created_at, updated_at) VALUES ($1, $2, 1, $3, $3) RETURNING id",
@@ -271,21 +214,13 @@ pub async fn load(db: &Db, scope: Scope) -> Result<Vec<PatientFinding>, DbError>
             params![id],
         )
         .await?;
-    let mut by_finding: BTreeMap<i64, (Vec<ClassificationChoice>, Vec<Intervention>)> =
-        BTreeMap::new();
+    let mut by_finding: BTreeMap<i64, (Vec<ClassificationChoice>, Vec<Intervention>)> = BTreeMap::new();
     for d in details {
         let e = by_finding.entry(d.patient_finding_id).or_default();
         if d.kind == "c" {
-            e.0.push(ClassificationChoice {
-                classification: d.name,
-                choice: d.value.unwrap_or_default(),
-            });
+            e.0.push(ClassificationChoice { classification: d.name, choice: d.value.unwrap_or_default() });
         } else {
-            e.1.push(Intervention {
-                intervention: d.name,
-                state: d.value,
-                date: d.date,
-            });
+            e.1.push(Intervention { intervention: d.name, state: d.value, date: d.date });
         }
     }
     Ok(rows
@@ -307,18 +242,11 @@ pub async fn load(db: &Db, scope: Scope) -> Result<Vec<PatientFinding>, DbError>
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<PatientFinding> {
-    load(db, Scope::Finding(id))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ServiceError::not_found(format!("patient finding {id}")))
+    load(db, Scope::Finding(id)).await?.into_iter().next().ok_or_else(|| ServiceError::not_found(format!("patient finding {id}")))
 }
 
 /// The examination (id and terminology name) a patient examination is of.
-async fn examination_of(
-    db: &Db,
-    patient_examination_id: i64,
-) -> Result<Option<(i64, String)>, DbError> {
+async fn examination_of(db: &Db, patient_examination_id: i64) -> Result<Option<(i64, String)>, DbError> {
     db.fetch_optional(
         "SELECT e.id, e.name FROM patient_examination pe JOIN examination e ON e.id = pe.examination_id WHERE pe.id = $1",
         params![patient_examination_id],
@@ -326,54 +254,33 @@ async fn examination_of(
     .await
 }
 
-pub async fn create(
-    db: &Db,
-    patient_examination_id: i64,
-    input: &PatientFindingIn,
-) -> Result<PatientFinding> {
+pub async fn create(db: &Db, patient_examination_id: i64, input: &PatientFindingIn) -> Result<PatientFinding> {
     let Some((exam_id, exam_name)) = examination_of(db, patient_examination_id).await? else {
-        return Err(ServiceError::not_found(format!(
-            "patient examination {patient_examination_id}"
-        )));
+        return Err(ServiceError::not_found(format!("patient examination {patient_examination_id}")));
     };
     let mut checks = Checks::default();
     let valid = validate(db, &mut checks, Some((exam_id, &exam_name)), input, "").await?;
     checks.finish()?;
     let valid = valid.ok_or_else(|| ServiceError::invalid("/finding", "invalid finding"))?;
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
     // Bump the examination's version: its representation (which embeds findings) changed.
-    tx.execute(
-        "UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2",
-        params![now, patient_examination_id],
-    )
-    .await?;
+    tx.execute("UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2", params![now, patient_examination_id])
+        .await?;
     let id = insert(&mut tx, patient_examination_id, &valid, now).await?;
     tx.commit().await?;
     get(db, id).await
 }
 
 /// Replaces a finding's finding, classifications and interventions.
-pub async fn replace(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    input: &PatientFindingIn,
-) -> Result<PatientFinding> {
+pub async fn replace(db: &Db, id: i64, expected_version: i64, input: &PatientFindingIn) -> Result<PatientFinding> {
     let current = get(db, id).await?;
     let exam = examination_of(db, current.patient_examination_id).await?;
     let mut checks = Checks::default();
-    let valid = validate(
-        db,
-        &mut checks,
-        exam.as_ref().map(|(i, n)| (*i, n.as_str())),
-        input,
-        "",
-    )
-    .await?;
+    let valid = validate(db, &mut checks, exam.as_ref().map(|(i, n)| (*i, n.as_str())), input, "").await?;
     checks.finish()?;
     let valid = valid.ok_or_else(|| ServiceError::invalid("/finding", "invalid finding"))?;
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
     let n = tx
         .execute(
@@ -382,24 +289,10 @@ pub async fn replace(
         )
         .await?;
     if n == 0 {
-        return Err(explain_version_miss(
-            VersionProbe::Tx(&mut tx),
-            "patient_finding",
-            id,
-            "patient finding",
-        )
-        .await?);
+        return Err(explain_version_miss(VersionProbe::Tx(&mut tx), "patient_finding", id, "patient finding").await?);
     }
-    tx.execute(
-        "DELETE FROM patient_finding_classification WHERE patient_finding_id = $1",
-        params![id],
-    )
-    .await?;
-    tx.execute(
-        "DELETE FROM patient_finding_intervention WHERE patient_finding_id = $1",
-        params![id],
-    )
-    .await?;
+    tx.execute("DELETE FROM patient_finding_classification WHERE patient_finding_id = $1", params![id]).await?;
+    tx.execute("DELETE FROM patient_finding_intervention WHERE patient_finding_id = $1", params![id]).await?;
     write_details(&mut tx, id, &valid).await?;
     tx.execute(
         "UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2",
@@ -411,35 +304,15 @@ pub async fn replace(
 }
 
 pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
-    let pe: Option<One<i64>> = tx
-        .fetch_optional(
-            "SELECT patient_examination_id FROM patient_finding WHERE id = $1",
-            params![id],
-        )
-        .await?;
-    let n = tx
-        .execute(
-            "DELETE FROM patient_finding WHERE id = $1 AND version = $2",
-            params![id, expected_version],
-        )
-        .await?;
+    let pe: Option<One<i64>> = tx.fetch_optional("SELECT patient_examination_id FROM patient_finding WHERE id = $1", params![id]).await?;
+    let n = tx.execute("DELETE FROM patient_finding WHERE id = $1 AND version = $2", params![id, expected_version]).await?;
     if n == 0 {
-        return Err(explain_version_miss(
-            VersionProbe::Tx(&mut tx),
-            "patient_finding",
-            id,
-            "patient finding",
-        )
-        .await?);
+        return Err(explain_version_miss(VersionProbe::Tx(&mut tx), "patient_finding", id, "patient finding").await?);
     }
     if let Some(One(pe)) = pe {
-        tx.execute(
-            "UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2",
-            params![now, pe],
-        )
-        .await?;
+        tx.execute("UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2", params![now, pe]).await?;
     }
     tx.commit().await?;
     Ok(())

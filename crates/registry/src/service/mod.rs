@@ -59,25 +59,9 @@ where
     let mut params = filters.params.clone();
     params.push(Param::Int(Some(limit)));
     params.push(Param::Int(Some(offset)));
-    let rows: Vec<R> = db
-        .fetch_all(
-            &format!(
-                "{select}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ),
-            params,
-        )
-        .await?;
-    let One(total) = db
-        .fetch_one::<One<i64>>(&format!("{count}{where_sql}"), filters.params.clone())
-        .await?;
-    Ok(Page {
-        items: rows.into_iter().map(map).collect(),
-        total,
-        page: paging.page,
-        per_page: paging.per_page,
-    })
+    let rows: Vec<R> = db.fetch_all(&format!("{select}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}", n + 1, n + 2), params).await?;
+    let One(total) = db.fetch_one::<One<i64>>(&format!("{count}{where_sql}"), filters.params.clone()).await?;
+    Ok(Page { items: rows.into_iter().map(map).collect(), total, page: paging.page, per_page: paging.per_page })
 }
 
 /// A `WHERE` clause assembled from optional filters, with numbered placeholders.
@@ -91,8 +75,7 @@ impl Filters {
     /// Adds `condition`, in which `?` stands for the next placeholder.
     pub fn add(&mut self, condition: &str, value: impl Into<Param>) -> &mut Self {
         self.params.push(value.into());
-        self.clauses
-            .push(condition.replace('?', &format!("${}", self.params.len())));
+        self.clauses.push(condition.replace('?', &format!("${}", self.params.len())));
         self
     }
 
@@ -101,22 +84,13 @@ impl Filters {
     }
 
     pub fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
     }
 }
 
 /// Compares the version a client sent (`If-Match`) with the stored one, after an update that matched no
 /// row: the record is gone (404) or was changed meanwhile (412).
-pub async fn explain_version_miss(
-    db_or_tx: VersionProbe<'_>,
-    table: &'static str,
-    id: i64,
-    what: &str,
-) -> Result<ServiceError> {
+pub async fn explain_version_miss(db_or_tx: VersionProbe<'_>, table: &'static str, id: i64, what: &str) -> Result<ServiceError> {
     let sql = format!("SELECT version FROM {table} WHERE id = $1");
     let current: Option<One<i64>> = match db_or_tx {
         VersionProbe::Db(db) => db.fetch_optional(&sql, crate::params![id]).await?,
@@ -141,7 +115,12 @@ impl From<DbError> for ServiceError {
 
 /// Lowercase hex SHA-256.
 pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The current time at microsecond precision: what PostgreSQL stores, so that SQLite holds the same
+/// instants and a backup moved between backends compares equal.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
 }

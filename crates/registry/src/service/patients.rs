@@ -3,10 +3,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rand::Rng;
 
-use endoreg_common::api::{
-    Page, Paging, Patient, PatientCreate, PatientFilter, PatientIdentity, PatientIdentityIn,
-    PatientPatch,
-};
+use endoreg_common::api::{Page, Paging, Patient, PatientCreate, PatientFilter, PatientIdentity, PatientIdentityIn, PatientPatch};
 
 use crate::db::Db;
 use crate::db::exec::One;
@@ -49,9 +46,7 @@ const PSEUDONYM_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// A random pseudonym: `P-` and 10 characters of Crockford's base 32 (50 bits).
 pub fn new_pseudonym() -> String {
     let mut rng = rand::rng();
-    let body: String = (0..10)
-        .map(|_| PSEUDONYM_ALPHABET[rng.random_range(0..PSEUDONYM_ALPHABET.len())] as char)
-        .collect();
+    let body: String = (0..10).map(|_| PSEUDONYM_ALPHABET[rng.random_range(0..PSEUDONYM_ALPHABET.len())] as char).collect();
     format!("P-{body}")
 }
 
@@ -65,11 +60,8 @@ fn check_birth_year(checks: &mut Checks, year: Option<i32>) {
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Patient> {
-    let row: Option<PatientRow> = db
-        .fetch_optional(&format!("{SELECT} WHERE p.id = $1"), params![id])
-        .await?;
-    row.map(Patient::from)
-        .ok_or_else(|| ServiceError::not_found(format!("patient {id}")))
+    let row: Option<PatientRow> = db.fetch_optional(&format!("{SELECT} WHERE p.id = $1"), params![id]).await?;
+    row.map(Patient::from).ok_or_else(|| ServiceError::not_found(format!("patient {id}")))
 }
 
 pub async fn list(db: &Db, filter: &PatientFilter, paging: &Paging) -> Result<Page<Patient>> {
@@ -81,10 +73,7 @@ pub async fn list(db: &Db, filter: &PatientFilter, paging: &Paging) -> Result<Pa
         f.add("p.pseudonym = ?", p);
     }
     let count = "SELECT COUNT(*) FROM patient p JOIN center c ON c.id = p.center_id";
-    super::page(db, SELECT, count, &f, "p.id", paging, |r: PatientRow| {
-        Patient::from(r)
-    })
-    .await
+    super::page(db, SELECT, count, &f, "p.id", paging, |r: PatientRow| Patient::from(r)).await
 }
 
 pub async fn create(db: &Db, input: &PatientCreate) -> Result<Patient> {
@@ -101,7 +90,7 @@ pub async fn create(db: &Db, input: &PatientCreate) -> Result<Patient> {
         }
     }
     checks.finish()?;
-    let now = Utc::now();
+    let now = super::now();
     // A generated pseudonym that collides (50 bits: rare) is drawn again; a chosen one is the caller's.
     for _ in 0..5 {
         let pseudonym = input.pseudonym.clone().unwrap_or_else(new_pseudonym);
@@ -115,24 +104,15 @@ pub async fn create(db: &Db, input: &PatientCreate) -> Result<Patient> {
         match inserted {
             Some(One(id)) => return get(db, id).await,
             None if input.pseudonym.is_some() => {
-                return Err(ServiceError::Conflict(format!(
-                    "a patient with pseudonym `{pseudonym}` already exists"
-                )));
+                return Err(ServiceError::Conflict(format!("a patient with pseudonym `{pseudonym}` already exists")));
             }
             None => continue,
         }
     }
-    Err(ServiceError::Conflict(
-        "could not draw an unused pseudonym; retry".into(),
-    ))
+    Err(ServiceError::Conflict("could not draw an unused pseudonym; retry".into()))
 }
 
-pub async fn update(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    patch: &PatientPatch,
-) -> Result<Patient> {
+pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &PatientPatch) -> Result<Patient> {
     let current = get(db, id).await?;
     let mut checks = Checks::default();
     let center_name = patch.center.clone().unwrap_or(current.center.clone());
@@ -155,7 +135,7 @@ pub async fn update(
         .execute(
             "UPDATE patient SET center_id = $1, gender_id = $2, birth_year = $3, version = version + 1, updated_at = $4 \
              WHERE id = $5 AND version = $6",
-            params![center, gender, birth_year, Utc::now(), id, expected_version],
+            params![center, gender, birth_year, super::now(), id, expected_version],
         )
         .await?;
     if n == 0 {
@@ -168,27 +148,22 @@ pub async fn update(
 /// single call can never remove a patient's clinical history.
 pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
     let mut tx = db.begin().await?;
-    let One(exams): One<i64> = tx
-        .fetch_one(
-            "SELECT COUNT(*) FROM patient_examination WHERE patient_id = $1",
-            params![id],
+    let One(exams): One<i64> = tx.fetch_one("SELECT COUNT(*) FROM patient_examination WHERE patient_id = $1", params![id]).await?;
+    let n = tx
+        .execute(
+            "DELETE FROM patient WHERE id = $1 AND version = $2 AND NOT EXISTS (SELECT 1 FROM patient_examination WHERE patient_id = $1)",
+            params![id, expected_version],
         )
         .await?;
-    let n = tx.execute("DELETE FROM patient WHERE id = $1 AND version = $2 AND NOT EXISTS (SELECT 1 FROM patient_examination WHERE patient_id = $1)", params![id, expected_version]).await?;
     if n == 0 {
         if exams > 0 {
-            let gone =
-                explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?;
+            let gone = explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?;
             if let ServiceError::VersionMismatch { .. } = gone {
                 return Err(gone);
             }
-            return Err(ServiceError::Conflict(format!(
-                "patient {id} has {exams} examination(s); delete those first"
-            )));
+            return Err(ServiceError::Conflict(format!("patient {id} has {exams} examination(s); delete those first")));
         }
-        return Err(
-            explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?,
-        );
+        return Err(explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?);
     }
     tx.commit().await?;
     Ok(())
@@ -233,9 +208,7 @@ pub async fn get_identity(db: &Db, patient_id: i64) -> Result<PatientIdentity> {
         Some(r) => Ok(r.into()),
         None => {
             get(db, patient_id).await?;
-            Err(ServiceError::not_found(format!(
-                "identity of patient {patient_id}"
-            )))
+            Err(ServiceError::not_found(format!("identity of patient {patient_id}")))
         }
     }
 }
@@ -252,10 +225,7 @@ pub async fn put_identity(
     let mut checks = Checks::default();
     if let (Some(dob), Some(year)) = (input.date_of_birth, patient.birth_year) {
         if dob.year() != year {
-            checks.add(
-                "/date_of_birth",
-                format!("the patient's birth year is {year}"),
-            );
+            checks.add("/date_of_birth", format!("the patient's birth year is {year}"));
         }
     }
     if let Some(dob) = input.date_of_birth {
@@ -264,7 +234,7 @@ pub async fn put_identity(
         }
     }
     checks.finish()?;
-    let now = Utc::now();
+    let now = super::now();
     let created = match expected_version {
         None => {
             let inserted = db
@@ -286,16 +256,21 @@ pub async fn put_identity(
                 .execute(
                     "UPDATE patient_identity SET first_name = $1, last_name = $2, date_of_birth = $3, external_id = $4, notes = $5, \
                      version = version + 1, updated_at = $6 WHERE patient_id = $7 AND version = $8",
-                    params![input.first_name.clone(), input.last_name.clone(), input.date_of_birth, input.external_id.clone(), input.notes.clone(), now, patient_id, v],
+                    params![
+                        input.first_name.clone(),
+                        input.last_name.clone(),
+                        input.date_of_birth,
+                        input.external_id.clone(),
+                        input.notes.clone(),
+                        now,
+                        patient_id,
+                        v
+                    ],
                 )
                 .await?;
             if n == 0 {
-                let current: Option<One<i64>> = db
-                    .fetch_optional(
-                        "SELECT version FROM patient_identity WHERE patient_id = $1",
-                        params![patient_id],
-                    )
-                    .await?;
+                let current: Option<One<i64>> =
+                    db.fetch_optional("SELECT version FROM patient_identity WHERE patient_id = $1", params![patient_id]).await?;
                 return Err(match current {
                     None => ServiceError::not_found(format!("identity of patient {patient_id}")),
                     Some(One(current)) => ServiceError::VersionMismatch { current },
@@ -317,10 +292,7 @@ mod tests {
             let p = new_pseudonym();
             assert_eq!(p.len(), 12);
             assert!(p.starts_with("P-"));
-            assert!(
-                p[2..].bytes().all(|b| PSEUDONYM_ALPHABET.contains(&b)),
-                "{p}"
-            );
+            assert!(p[2..].bytes().all(|b| PSEUDONYM_ALPHABET.contains(&b)), "{p}");
         }
     }
 }

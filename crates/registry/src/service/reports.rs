@@ -2,18 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
-use endoreg_common::api::{
-    Page, Paging, Report, ReportCreate, ReportFilter, ReportPatch, StateChange,
-};
+use endoreg_common::api::{Page, Paging, Report, ReportCreate, ReportFilter, ReportPatch, StateChange};
 
 use crate::db::Db;
 use crate::db::exec::One;
 use crate::params;
 
 use super::state::ReportState;
-use super::{
-    Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms,
-};
+use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms};
 
 #[derive(sqlx::FromRow)]
 struct ReportRow {
@@ -57,17 +53,13 @@ const SELECT: &str = "SELECT r.id, c.name AS center, r.patient_examination_id, t
      FROM report_document r JOIN center c ON c.id = r.center_id LEFT JOIN pdf_type t ON t.id = r.pdf_type_id";
 
 pub async fn get(db: &Db, id: i64) -> Result<Report> {
-    let row: Option<ReportRow> = db
-        .fetch_optional(&format!("{SELECT} WHERE r.id = $1"), params![id])
-        .await?;
-    row.map(Report::from)
-        .ok_or_else(|| ServiceError::not_found(format!("report {id}")))
+    let row: Option<ReportRow> = db.fetch_optional(&format!("{SELECT} WHERE r.id = $1"), params![id]).await?;
+    row.map(Report::from).ok_or_else(|| ServiceError::not_found(format!("report {id}")))
 }
 
 pub async fn list(db: &Db, filter: &ReportFilter, paging: &Paging) -> Result<Page<Report>> {
     if let Some(s) = &filter.state {
-        s.parse::<ReportState>()
-            .map_err(|e| ServiceError::invalid("/state", e))?;
+        s.parse::<ReportState>().map_err(|e| ServiceError::invalid("/state", e))?;
     }
     let mut f = Filters::default();
     if let Some(c) = &filter.center {
@@ -80,25 +72,14 @@ pub async fn list(db: &Db, filter: &ReportFilter, paging: &Paging) -> Result<Pag
         f.add("r.patient_examination_id = ?", p);
     }
     let count = "SELECT COUNT(*) FROM report_document r JOIN center c ON c.id = r.center_id";
-    super::page(db, SELECT, count, &f, "r.id", paging, |r: ReportRow| {
-        Report::from(r)
-    })
-    .await
+    super::page(db, SELECT, count, &f, "r.id", paging, |r: ReportRow| Report::from(r)).await
 }
 
 async fn check_examination(db: &Db, checks: &mut Checks, id: Option<i64>) -> Result<()> {
     if let Some(id) = id {
-        let found: Option<One<i64>> = db
-            .fetch_optional(
-                "SELECT id FROM patient_examination WHERE id = $1",
-                params![id],
-            )
-            .await?;
+        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM patient_examination WHERE id = $1", params![id]).await?;
         if found.is_none() {
-            checks.add(
-                "/patient_examination_id",
-                format!("no patient examination {id}"),
-            );
+            checks.add("/patient_examination_id", format!("no patient examination {id}"));
         }
     }
     Ok(())
@@ -119,7 +100,7 @@ pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
         checks.add("/size_bytes", "must not be negative");
     }
     checks.finish()?;
-    let now = Utc::now();
+    let now = super::now();
     let inserted: Option<One<i64>> = db
         .fetch_optional(
             "INSERT INTO report_document (center_id, patient_examination_id, pdf_type_id, sha256, size_bytes, state, raw_key, version, created_at, updated_at) \
@@ -130,25 +111,13 @@ pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
     match inserted {
         Some(One(id)) => get(db, id).await,
         None => {
-            let One(existing): One<i64> = db
-                .fetch_one(
-                    "SELECT id FROM report_document WHERE sha256 = $1",
-                    params![&input.sha256],
-                )
-                .await?;
-            Err(ServiceError::Conflict(format!(
-                "this report is already registered as report {existing}"
-            )))
+            let One(existing): One<i64> = db.fetch_one("SELECT id FROM report_document WHERE sha256 = $1", params![&input.sha256]).await?;
+            Err(ServiceError::Conflict(format!("this report is already registered as report {existing}")))
         }
     }
 }
 
-pub async fn update(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    patch: &ReportPatch,
-) -> Result<Report> {
+pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &ReportPatch) -> Result<Report> {
     let current = get(db, id).await?;
     let mut checks = Checks::default();
     let pdf_type_name = match &patch.pdf_type {
@@ -173,58 +142,36 @@ pub async fn update(
         .execute(
             "UPDATE report_document SET patient_examination_id = $1, pdf_type_id = $2, raw_key = $3, anonymised_text = $4, version = version + 1, updated_at = $5 \
              WHERE id = $6 AND version = $7",
-            params![exam, pdf_type, patch.raw_key.clone().or(current.raw_key), text, Utc::now(), id, expected_version],
+            params![exam, pdf_type, patch.raw_key.clone().or(current.raw_key), text, super::now(), id, expected_version],
         )
         .await?;
     if n == 0 {
-        return Err(
-            explain_version_miss(VersionProbe::Db(db), "report_document", id, "report").await?,
-        );
+        return Err(explain_version_miss(VersionProbe::Db(db), "report_document", id, "report").await?);
     }
     get(db, id).await
 }
 
-pub async fn change_state(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    change: &StateChange,
-) -> Result<Report> {
-    let next: ReportState = change
-        .state
-        .parse()
-        .map_err(|e: String| ServiceError::invalid("/state", e))?;
+pub async fn change_state(db: &Db, id: i64, expected_version: i64, change: &StateChange) -> Result<Report> {
+    let next: ReportState = change.state.parse().map_err(|e: String| ServiceError::invalid("/state", e))?;
     if next == ReportState::Failed && change.detail.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        return Err(ServiceError::invalid(
-            "/detail",
-            "a failure needs a reason a data manager can act on",
-        ));
+        return Err(ServiceError::invalid("/detail", "a failure needs a reason a data manager can act on"));
     }
     let current = get(db, id).await?;
     if current.version != expected_version {
-        return Err(ServiceError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(ServiceError::VersionMismatch { current: current.version });
     }
-    let from: ReportState = current
-        .state
-        .parse()
-        .map_err(|e: String| ServiceError::Conflict(format!("stored state is invalid: {e}")))?;
+    let from: ReportState = current.state.parse().map_err(|e: String| ServiceError::Conflict(format!("stored state is invalid: {e}")))?;
     if !from.can_become(next) {
-        return Err(ServiceError::Conflict(format!(
-            "report {id} is {from} and cannot become {next}"
-        )));
+        return Err(ServiceError::Conflict(format!("report {id} is {from} and cannot become {next}")));
     }
     let n = db
         .execute(
             "UPDATE report_document SET state = $1, state_detail = $2, version = version + 1, updated_at = $3 WHERE id = $4 AND version = $5",
-            params![next.as_str(), change.detail.clone(), Utc::now(), id, expected_version],
+            params![next.as_str(), change.detail.clone(), super::now(), id, expected_version],
         )
         .await?;
     if n == 0 {
-        return Err(
-            explain_version_miss(VersionProbe::Db(db), "report_document", id, "report").await?,
-        );
+        return Err(explain_version_miss(VersionProbe::Db(db), "report_document", id, "report").await?);
     }
     get(db, id).await
 }

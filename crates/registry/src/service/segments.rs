@@ -47,18 +47,13 @@ const SELECT: &str = "SELECT s.id, s.video_id, l.name AS label, s.start_frame, s
      FROM label_video_segment s JOIN label l ON l.id = s.label_id LEFT JOIN information_source src ON src.id = s.information_source_id";
 
 pub async fn get(db: &Db, id: i64) -> Result<LabelSegment> {
-    let row: Option<SegmentRow> = db
-        .fetch_optional(&format!("{SELECT} WHERE s.id = $1"), params![id])
-        .await?;
-    row.map(LabelSegment::from)
-        .ok_or_else(|| ServiceError::not_found(format!("label segment {id}")))
+    let row: Option<SegmentRow> = db.fetch_optional(&format!("{SELECT} WHERE s.id = $1"), params![id]).await?;
+    row.map(LabelSegment::from).ok_or_else(|| ServiceError::not_found(format!("label segment {id}")))
 }
 
 /// A video's segments, optionally of one label and one source, ordered by label then start frame.
 pub async fn list(db: &Db, video_id: i64, filter: &SegmentFilter) -> Result<Vec<LabelSegment>> {
-    let exists: Option<One<i64>> = db
-        .fetch_optional("SELECT id FROM video WHERE id = $1", params![video_id])
-        .await?;
+    let exists: Option<One<i64>> = db.fetch_optional("SELECT id FROM video WHERE id = $1", params![video_id]).await?;
     if exists.is_none() {
         return Err(ServiceError::not_found(format!("video {video_id}")));
     }
@@ -66,22 +61,14 @@ pub async fn list(db: &Db, video_id: i64, filter: &SegmentFilter) -> Result<Vec<
     f.add("s.video_id = ?", video_id);
     if let Some(l) = &filter.label {
         if terms::id_of(db, "label", l).await?.is_none() {
-            return Err(ServiceError::invalid(
-                "/label",
-                format!("unknown label: `{l}`"),
-            ));
+            return Err(ServiceError::invalid("/label", format!("unknown label: `{l}`")));
         }
         f.add("l.name = ?", l);
     }
     if let Some(s) = &filter.source {
         f.add("src.name = ?", s);
     }
-    let rows: Vec<SegmentRow> = db
-        .fetch_all(
-            &format!("{SELECT}{} ORDER BY l.name, s.start_frame, s.id", f.sql()),
-            f.params(),
-        )
-        .await?;
+    let rows: Vec<SegmentRow> = db.fetch_all(&format!("{SELECT}{} ORDER BY l.name, s.start_frame, s.id", f.sql()), f.params()).await?;
     Ok(rows.into_iter().map(LabelSegment::from).collect())
 }
 
@@ -92,12 +79,7 @@ struct Valid {
 
 async fn validate(db: &Db, video_id: i64, input: &LabelSegmentIn) -> Result<Valid> {
     let mut checks = Checks::default();
-    let frames: Option<(Option<i64>,)> = db
-        .fetch_optional(
-            "SELECT frame_count FROM video WHERE id = $1",
-            params![video_id],
-        )
-        .await?;
+    let frames: Option<(Option<i64>,)> = db.fetch_optional("SELECT frame_count FROM video WHERE id = $1", params![video_id]).await?;
     let Some((frame_count,)) = frames else {
         return Err(ServiceError::not_found(format!("video {video_id}")));
     };
@@ -110,37 +92,26 @@ async fn validate(db: &Db, video_id: i64, input: &LabelSegmentIn) -> Result<Vali
         checks.add("/start_frame", "must not be negative");
     }
     if input.end_frame < input.start_frame {
-        checks.add(
-            "/end_frame",
-            format!("must be at least start_frame ({})", input.start_frame),
-        );
+        checks.add("/end_frame", format!("must be at least start_frame ({})", input.start_frame));
     }
     if let Some(n) = frame_count {
         if input.end_frame >= n {
-            checks.add(
-                "/end_frame",
-                format!("the video has {n} frames (0..{})", n - 1),
-            );
+            checks.add("/end_frame", format!("the video has {n} frames (0..{})", n - 1));
         }
     }
     if let Some(mv) = input.model_version_id {
-        let found: Option<One<i64>> = db
-            .fetch_optional("SELECT id FROM ai_model_version WHERE id = $1", params![mv])
-            .await?;
+        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM ai_model_version WHERE id = $1", params![mv]).await?;
         if found.is_none() {
             checks.add("/model_version_id", format!("no model version {mv}"));
         }
     }
     checks.finish()?;
-    Ok(Valid {
-        label: label.unwrap_or_default(),
-        source,
-    })
+    Ok(Valid { label: label.unwrap_or_default(), source })
 }
 
 pub async fn create(db: &Db, video_id: i64, input: &LabelSegmentIn) -> Result<LabelSegment> {
     let v = validate(db, video_id, input).await?;
-    let now = Utc::now();
+    let now = super::now();
     let One(id): One<i64> = db
         .fetch_one(
             "INSERT INTO label_video_segment (video_id, label_id, start_frame, end_frame, information_source_id, ai_model_version_id, version, created_at, updated_at) \
@@ -151,48 +122,26 @@ pub async fn create(db: &Db, video_id: i64, input: &LabelSegmentIn) -> Result<La
     get(db, id).await
 }
 
-pub async fn replace(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    input: &LabelSegmentIn,
-) -> Result<LabelSegment> {
+pub async fn replace(db: &Db, id: i64, expected_version: i64, input: &LabelSegmentIn) -> Result<LabelSegment> {
     let current = get(db, id).await?;
     let v = validate(db, current.video_id, input).await?;
     let n = db
         .execute(
             "UPDATE label_video_segment SET label_id = $1, start_frame = $2, end_frame = $3, information_source_id = $4, ai_model_version_id = $5, \
              version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8",
-            params![v.label, input.start_frame, input.end_frame, v.source, input.model_version_id, Utc::now(), id, expected_version],
+            params![v.label, input.start_frame, input.end_frame, v.source, input.model_version_id, super::now(), id, expected_version],
         )
         .await?;
     if n == 0 {
-        return Err(explain_version_miss(
-            VersionProbe::Db(db),
-            "label_video_segment",
-            id,
-            "label segment",
-        )
-        .await?);
+        return Err(explain_version_miss(VersionProbe::Db(db), "label_video_segment", id, "label segment").await?);
     }
     get(db, id).await
 }
 
 pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
-    let n = db
-        .execute(
-            "DELETE FROM label_video_segment WHERE id = $1 AND version = $2",
-            params![id, expected_version],
-        )
-        .await?;
+    let n = db.execute("DELETE FROM label_video_segment WHERE id = $1 AND version = $2", params![id, expected_version]).await?;
     if n == 0 {
-        return Err(explain_version_miss(
-            VersionProbe::Db(db),
-            "label_video_segment",
-            id,
-            "label segment",
-        )
-        .await?);
+        return Err(explain_version_miss(VersionProbe::Db(db), "label_video_segment", id, "label segment").await?);
     }
     Ok(())
 }

@@ -67,12 +67,7 @@ pub enum ReportState {
 }
 
 impl ReportState {
-    pub const ALL: [ReportState; 4] = [
-        ReportState::Uploaded,
-        ReportState::TextExtracted,
-        ReportState::Anonymised,
-        ReportState::Failed,
-    ];
+    pub const ALL: [ReportState; 4] = [ReportState::Uploaded, ReportState::TextExtracted, ReportState::Anonymised, ReportState::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -85,10 +80,8 @@ impl ReportState {
 
     pub fn can_become(self, next: ReportState) -> bool {
         use ReportState::*;
-        matches!(
-            (self, next),
-            (Uploaded, TextExtracted) | (TextExtracted, Anonymised) | (Failed, Uploaded)
-        ) || (next == Failed && !matches!(self, Anonymised | Failed))
+        matches!((self, next), (Uploaded, TextExtracted) | (TextExtracted, Anonymised) | (Failed, Uploaded))
+            || (next == Failed && !matches!(self, Anonymised | Failed))
     }
 }
 
@@ -100,13 +93,7 @@ macro_rules! text_enum {
                 $t::ALL
                     .into_iter()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| {
-                        format!(
-                            "unknown {} `{s}`; states are {}",
-                            $what,
-                            $t::ALL.map(|v| v.as_str()).join(", ")
-                        )
-                    })
+                    .ok_or_else(|| format!("unknown {} `{s}`; states are {}", $what, $t::ALL.map(|v| v.as_str()).join(", ")))
             }
         }
         impl fmt::Display for $t {
@@ -126,14 +113,7 @@ mod tests {
     #[test]
     fn a_video_moves_forward_one_step_at_a_time() {
         use VideoState::*;
-        let path = [
-            Uploaded,
-            Probed,
-            Anonymised,
-            FramesExtracted,
-            Predicted,
-            Validated,
-        ];
+        let path = [Uploaded, Probed, Anonymised, FramesExtracted, Predicted, Validated];
         for w in path.windows(2) {
             assert!(w[0].can_become(w[1]), "{} -> {}", w[0], w[1]);
         }

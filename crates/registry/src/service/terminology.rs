@@ -5,9 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use endoreg_common::api::{
-    ChoiceSummary, ClassificationWithChoices, Page, Paging, Region, TermEntry, TermKindSummary,
-};
+use endoreg_common::api::{ChoiceSummary, ClassificationWithChoices, Page, Paging, Region, TermEntry, TermKindSummary};
 
 use crate::db::dynrow::DynRow;
 use crate::db::exec::{One, Param};
@@ -18,26 +16,15 @@ use crate::params;
 use super::{Filters, Result, ServiceError};
 
 pub fn kind(name: &str) -> Result<&'static Kind> {
-    catalogue::kind(name)
-        .ok_or_else(|| ServiceError::not_found(format!("terminology kind `{name}`")))
+    catalogue::kind(name).ok_or_else(|| ServiceError::not_found(format!("terminology kind `{name}`")))
 }
 
 /// Every kind with its number of entries.
 pub async fn kinds(db: &Db) -> Result<Vec<TermKindSummary>> {
-    let sql = KINDS
-        .iter()
-        .map(|k| format!("SELECT '{0}' AS kind, COUNT(*) AS n FROM {0}", k.name))
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let sql = KINDS.iter().map(|k| format!("SELECT '{0}' AS kind, COUNT(*) AS n FROM {0}", k.name)).collect::<Vec<_>>().join(" UNION ALL ");
     let rows: Vec<(String, i64)> = db.fetch_all(&sql, vec![]).await?;
     let counts: HashMap<String, i64> = rows.into_iter().collect();
-    Ok(KINDS
-        .iter()
-        .map(|k| TermKindSummary {
-            kind: k.name.to_owned(),
-            count: counts.get(k.name).copied().unwrap_or(0),
-        })
-        .collect())
+    Ok(KINDS.iter().map(|k| TermKindSummary { kind: k.name.to_owned(), count: counts.get(k.name).copied().unwrap_or(0) }).collect())
 }
 
 fn select(kind: &Kind) -> String {
@@ -47,11 +34,7 @@ fn select(kind: &Kind) -> String {
     let mut joins = String::new();
     for (i, r) in kind.refs.iter().enumerate() {
         cols.push(format!("r{i}.name AS ref__{}", r.field));
-        joins += &format!(
-            " LEFT JOIN {} r{i} ON r{i}.id = t.{}",
-            r.target,
-            Kind::ref_column(r.field)
-        );
+        joins += &format!(" LEFT JOIN {} r{i} ON r{i}.id = t.{}", r.target, Kind::ref_column(r.field));
     }
     cols.push("t.attributes".to_owned());
     format!("SELECT {} FROM {} t{joins}", cols.join(", "), kind.name)
@@ -65,11 +48,7 @@ fn as_text(v: Value) -> Option<String> {
 }
 
 /// Turns rows of `kind` into entries, loading their list references and regions in one query each.
-async fn assemble(
-    db: &Db,
-    kind: &'static Kind,
-    rows: Vec<DynRow>,
-) -> Result<Vec<TermEntry>, DbError> {
+async fn assemble(db: &Db, kind: &'static Kind, rows: Vec<DynRow>) -> Result<Vec<TermEntry>, DbError> {
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.get("id").as_i64()).collect();
     let mut links: HashMap<(i64, &str), Vec<Value>> = HashMap::new();
     let mut regions: HashMap<i64, Vec<Region>> = HashMap::new();
@@ -85,10 +64,7 @@ async fn assemble(
             );
             let found: Vec<(i64, String)> = db.fetch_all(&sql, id_params.clone()).await?;
             for (src, name) in found {
-                links
-                    .entry((src, l.field))
-                    .or_default()
-                    .push(Value::String(name));
+                links.entry((src, l.field)).or_default().push(Value::String(name));
             }
         }
         if kind.has_regions {
@@ -96,17 +72,9 @@ async fn assemble(
                 "SELECT endoscopy_processor_id, name, kind, x, y, width, height FROM endoscopy_processor_region \
                  WHERE endoscopy_processor_id IN ({in_list}) ORDER BY endoscopy_processor_id, id"
             );
-            let found: Vec<(i64, String, String, i64, i64, i64, i64)> =
-                db.fetch_all(&sql, id_params).await?;
+            let found: Vec<(i64, String, String, i64, i64, i64, i64)> = db.fetch_all(&sql, id_params).await?;
             for (p, name, kind, x, y, width, height) in found {
-                regions.entry(p).or_default().push(Region {
-                    name,
-                    kind,
-                    x,
-                    y,
-                    width,
-                    height,
-                });
+                regions.entry(p).or_default().push(Region { name, kind, x, y, width, height });
             }
         }
     }
@@ -158,23 +126,12 @@ async fn assemble(
 }
 
 /// A page of entries of `kind`, by name; `q` matches a substring of the name or a translation.
-pub async fn list(
-    db: &Db,
-    kind_name: &str,
-    q: Option<&str>,
-    paging: &Paging,
-) -> Result<Page<TermEntry>> {
+pub async fn list(db: &Db, kind_name: &str, q: Option<&str>, paging: &Paging) -> Result<Page<TermEntry>> {
     let kind = kind(kind_name)?;
     let (limit, offset) = super::limits(paging)?;
     let mut f = Filters::default();
     if let Some(q) = q.filter(|q| !q.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         f.add(
             "(LOWER(t.name) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(t.name_en, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(t.name_de, '')) LIKE ? ESCAPE '\\')",
             pattern,
@@ -183,53 +140,22 @@ pub async fn list(
     let mut params = f.params();
     let n = params.len();
     params.extend(params![limit, offset]);
-    let rows: Vec<DynRow> = db
-        .fetch_all(
-            &format!(
-                "{}{} ORDER BY t.name LIMIT ${} OFFSET ${}",
-                select(kind),
-                f.sql(),
-                n + 1,
-                n + 2
-            ),
-            params,
-        )
-        .await?;
-    let One(total): One<i64> = db
-        .fetch_one(
-            &format!("SELECT COUNT(*) FROM {} t{}", kind.name, f.sql()),
-            f.params(),
-        )
-        .await?;
-    Ok(Page {
-        items: assemble(db, kind, rows).await?,
-        total,
-        page: paging.page,
-        per_page: paging.per_page,
-    })
+    let rows: Vec<DynRow> =
+        db.fetch_all(&format!("{}{} ORDER BY t.name LIMIT ${} OFFSET ${}", select(kind), f.sql(), n + 1, n + 2), params).await?;
+    let One(total): One<i64> = db.fetch_one(&format!("SELECT COUNT(*) FROM {} t{}", kind.name, f.sql()), f.params()).await?;
+    Ok(Page { items: assemble(db, kind, rows).await?, total, page: paging.page, per_page: paging.per_page })
 }
 
 pub async fn get(db: &Db, kind_name: &str, name: &str) -> Result<TermEntry> {
     let kind = kind(kind_name)?;
-    let rows: Vec<DynRow> = db
-        .fetch_all(
-            &format!("{} WHERE t.name = $1", select(kind)),
-            params![name],
-        )
-        .await?;
-    assemble(db, kind, rows)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ServiceError::not_found(format!("{kind_name} `{name}`")))
+    let rows: Vec<DynRow> = db.fetch_all(&format!("{} WHERE t.name = $1", select(kind)), params![name]).await?;
+    assemble(db, kind, rows).await?.into_iter().next().ok_or_else(|| ServiceError::not_found(format!("{kind_name} `{name}`")))
 }
 
 /// Every entry of `kind`, by name.
 pub async fn all(db: &Db, kind_name: &str) -> Result<Vec<TermEntry>> {
     let kind = kind(kind_name)?;
-    let rows: Vec<DynRow> = db
-        .fetch_all(&format!("{} ORDER BY t.name", select(kind)), vec![])
-        .await?;
+    let rows: Vec<DynRow> = db.fetch_all(&format!("{} ORDER BY t.name", select(kind)), vec![]).await?;
     Ok(assemble(db, kind, rows).await?)
 }
 
@@ -238,27 +164,16 @@ fn names(entry: &TermEntry, field: &str) -> Vec<String> {
         .links
         .get(field)
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
 /// All finding classifications with their choices (in the classification's order).
 pub async fn classifications(db: &Db) -> Result<Vec<ClassificationWithChoices>> {
     let classes = all(db, "finding_classification").await?;
-    let choices: Vec<(String, Option<String>, Option<String>)> = db
-        .fetch_all(
-            "SELECT name, name_en, name_de FROM finding_classification_choice",
-            vec![],
-        )
-        .await?;
-    let by_name: HashMap<String, (Option<String>, Option<String>)> = choices
-        .into_iter()
-        .map(|(n, en, de)| (n, (en, de)))
-        .collect();
+    let choices: Vec<(String, Option<String>, Option<String>)> =
+        db.fetch_all("SELECT name, name_en, name_de FROM finding_classification_choice", vec![]).await?;
+    let by_name: HashMap<String, (Option<String>, Option<String>)> = choices.into_iter().map(|(n, en, de)| (n, (en, de))).collect();
     Ok(classes
         .into_iter()
         .map(|c| ClassificationWithChoices {
@@ -266,11 +181,7 @@ pub async fn classifications(db: &Db) -> Result<Vec<ClassificationWithChoices>> 
                 .into_iter()
                 .map(|n| {
                     let (name_en, name_de) = by_name.get(&n).cloned().unwrap_or_default();
-                    ChoiceSummary {
-                        name: n,
-                        name_en,
-                        name_de,
-                    }
+                    ChoiceSummary { name: n, name_en, name_de }
                 })
                 .collect(),
             classification_types: names(&c, "classification_types"),

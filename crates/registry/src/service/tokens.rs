@@ -26,10 +26,7 @@ pub fn hash(token: &str) -> String {
 fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,9 +41,7 @@ struct TokenRow {
 
 impl TokenRow {
     fn into_api(self) -> Result<Token> {
-        let role = self.role.parse::<Role>().map_err(|e| {
-            ServiceError::Conflict(format!("token {} has an invalid role: {e}", self.id))
-        })?;
+        let role = self.role.parse::<Role>().map_err(|e| ServiceError::Conflict(format!("token {} has an invalid role: {e}", self.id)))?;
         Ok(Token {
             id: self.id,
             name: self.name,
@@ -66,17 +61,12 @@ pub async fn create(db: &Db, input: &TokenCreate) -> Result<TokenCreated> {
         checks.add("/name", "must be 1 to 200 characters");
     }
     if input.expires_in_days == Some(0) {
-        checks.add(
-            "/expires_in_days",
-            "must be at least 1 (leave it out for a token that does not expire)",
-        );
+        checks.add("/expires_in_days", "must be at least 1 (leave it out for a token that does not expire)");
     }
     checks.finish()?;
     let token = generate();
-    let now = Utc::now();
-    let expires_at = input
-        .expires_in_days
-        .map(|d| now + Duration::days(i64::from(d)));
+    let now = super::now();
+    let expires_at = input.expires_in_days.map(|d| now + Duration::days(i64::from(d)));
     let One(id): One<i64> = db
         .fetch_one(
             "INSERT INTO api_token (name, role, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -93,44 +83,32 @@ pub async fn register(db: &Db, name: &str, role: Role, token: &str) -> Result<To
     if !token.starts_with(PREFIX) || token.len() < PREFIX.len() + 32 {
         return Err(ServiceError::invalid(
             "/token",
-            format!(
-                "a provisioned token must start with `{PREFIX}` and carry at least 32 random characters"
-            ),
+            format!("a provisioned token must start with `{PREFIX}` and carry at least 32 random characters"),
         ));
     }
     let One(id): One<i64> = db
         .fetch_one(
             "INSERT INTO api_token (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, role = excluded.role RETURNING id",
-            params![name, role.as_str(), hash(token), Utc::now()],
+            params![name, role.as_str(), hash(token), super::now()],
         )
         .await?;
     get(db, id).await
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Token> {
-    let row: Option<TokenRow> = db
-        .fetch_optional(&format!("{SELECT} WHERE id = $1"), params![id])
-        .await?;
-    row.ok_or_else(|| ServiceError::not_found(format!("token {id}")))?
-        .into_api()
+    let row: Option<TokenRow> = db.fetch_optional(&format!("{SELECT} WHERE id = $1"), params![id]).await?;
+    row.ok_or_else(|| ServiceError::not_found(format!("token {id}")))?.into_api()
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Token>> {
-    let rows: Vec<TokenRow> = db
-        .fetch_all(&format!("{SELECT} ORDER BY id"), vec![])
-        .await?;
+    let rows: Vec<TokenRow> = db.fetch_all(&format!("{SELECT} ORDER BY id"), vec![]).await?;
     rows.into_iter().map(TokenRow::into_api).collect()
 }
 
 /// Revokes a token; revoking a revoked token is not an error.
 pub async fn revoke(db: &Db, id: i64) -> Result<Token> {
-    let n = db
-        .execute(
-            "UPDATE api_token SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
-            params![Utc::now(), id],
-        )
-        .await?;
+    let n = db.execute("UPDATE api_token SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2", params![super::now(), id]).await?;
     if n == 0 {
         return Err(ServiceError::not_found(format!("token {id}")));
     }
@@ -142,17 +120,12 @@ pub async fn verify(db: &Db, token: &str) -> Result<Option<(i64, Role)>> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
-    let row: Option<(i64, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = db
-        .fetch_optional(
-            "SELECT id, role, expires_at, revoked_at FROM api_token WHERE token_hash = $1",
-            params![hash(token)],
-        )
-        .await?;
+    let row: Option<(i64, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+        db.fetch_optional("SELECT id, role, expires_at, revoked_at FROM api_token WHERE token_hash = $1", params![hash(token)]).await?;
     Ok(row.and_then(|(id, role, expires_at, revoked_at)| {
-        let now = Utc::now();
+        let now = super::now();
         let live = revoked_at.is_none() && expires_at.is_none_or(|e| e > now);
-        live.then(|| role.parse::<Role>().ok().map(|r| (id, r)))
-            .flatten()
+        live.then(|| role.parse::<Role>().ok().map(|r| (id, r))).flatten()
     }))
 }
 
@@ -171,9 +144,6 @@ mod tests {
 
     #[test]
     fn the_hash_is_hex_sha256() {
-        assert_eq!(
-            hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

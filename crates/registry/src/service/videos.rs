@@ -2,19 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
-use endoreg_common::api::{
-    FrameSet, Page, Paging, StateChange, StateEvent, Video, VideoCreate, VideoFilter,
-    VideoMetadata, VideoPatch,
-};
+use endoreg_common::api::{FrameSet, Page, Paging, StateChange, StateEvent, Video, VideoCreate, VideoFilter, VideoMetadata, VideoPatch};
 
 use crate::db::Db;
 use crate::db::exec::One;
 use crate::params;
 
 use super::state::VideoState;
-use super::{
-    Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms,
-};
+use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms};
 
 #[derive(sqlx::FromRow)]
 struct VideoRow {
@@ -103,9 +98,7 @@ impl From<FrameSetRow> for FrameSet {
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Video> {
-    let row: Option<VideoRow> = db
-        .fetch_optional(&format!("{SELECT} WHERE v.id = $1"), params![id])
-        .await?;
+    let row: Option<VideoRow> = db.fetch_optional(&format!("{SELECT} WHERE v.id = $1"), params![id]).await?;
     let row = row.ok_or_else(|| ServiceError::not_found(format!("video {id}")))?;
     let sets: Vec<FrameSetRow> = db
         .fetch_all(
@@ -136,25 +129,14 @@ pub async fn list(db: &Db, filter: &VideoFilter, paging: &Paging) -> Result<Page
     }
     let count = "SELECT COUNT(*) FROM video v JOIN center c ON c.id = v.center_id";
     // Lists leave frame sets out (one query per page, not per video); GET of a video includes them.
-    super::page(db, SELECT, count, &f, "v.id", paging, |r: VideoRow| {
-        r.into_api(Vec::new())
-    })
-    .await
+    super::page(db, SELECT, count, &f, "v.id", paging, |r: VideoRow| r.into_api(Vec::new())).await
 }
 
 async fn check_examination(db: &Db, checks: &mut Checks, id: Option<i64>) -> Result<()> {
     if let Some(id) = id {
-        let found: Option<One<i64>> = db
-            .fetch_optional(
-                "SELECT id FROM patient_examination WHERE id = $1",
-                params![id],
-            )
-            .await?;
+        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM patient_examination WHERE id = $1", params![id]).await?;
         if found.is_none() {
-            checks.add(
-                "/patient_examination_id",
-                format!("no patient examination {id}"),
-            );
+            checks.add("/patient_examination_id", format!("no patient examination {id}"));
         }
     }
     Ok(())
@@ -171,10 +153,7 @@ fn check_metadata(checks: &mut Checks, m: &VideoMetadata) {
         checks.add("/metadata/fps", "must be above 0 and at most 1000");
     }
     if m.duration_s.is_some_and(|d| !(d >= 0.0 && d.is_finite())) {
-        checks.add(
-            "/metadata/duration_s",
-            "must be a finite number of seconds, at least 0",
-        );
+        checks.add("/metadata/duration_s", "must be a finite number of seconds, at least 0");
     }
     if m.frame_count.is_some_and(|n| n < 0) {
         checks.add("/metadata/frame_count", "must not be negative");
@@ -199,7 +178,7 @@ pub async fn create(db: &Db, input: &VideoCreate) -> Result<Video> {
         checks.add("/size_bytes", "must not be negative");
     }
     checks.finish()?;
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
     let inserted: Option<One<i64>> = tx
         .fetch_optional(
@@ -209,18 +188,14 @@ pub async fn create(db: &Db, input: &VideoCreate) -> Result<Video> {
         )
         .await?;
     let Some(One(id)) = inserted else {
-        let One(existing): One<i64> = tx
-            .fetch_one(
-                "SELECT id FROM video WHERE sha256 = $1",
-                params![&input.sha256],
-            )
-            .await?;
-        return Err(ServiceError::Conflict(format!(
-            "this video is already registered as video {existing}"
-        )));
+        let One(existing): One<i64> = tx.fetch_one("SELECT id FROM video WHERE sha256 = $1", params![&input.sha256]).await?;
+        return Err(ServiceError::Conflict(format!("this video is already registered as video {existing}")));
     };
-    tx.execute("INSERT INTO video_state_event (video_id, from_state, to_state, detail, at) VALUES ($1, NULL, 'uploaded', NULL, $2)", params![id, now])
-        .await?;
+    tx.execute(
+        "INSERT INTO video_state_event (video_id, from_state, to_state, detail, at) VALUES ($1, NULL, 'uploaded', NULL, $2)",
+        params![id, now],
+    )
+    .await?;
     tx.commit().await?;
     get(db, id).await
 }
@@ -262,7 +237,7 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &VideoPatch)
                 m.rotation,
                 patch.raw_key.clone().or(current.raw_key),
                 patch.anonymised_key.clone().or(current.anonymised_key),
-                Utc::now(),
+                super::now(),
                 id,
                 expected_version
             ],
@@ -275,43 +250,23 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &VideoPatch)
 }
 
 /// Moves a video to another state if the state machine allows it, recording the transition.
-pub async fn change_state(
-    db: &Db,
-    id: i64,
-    expected_version: i64,
-    change: &StateChange,
-) -> Result<Video> {
-    let next: VideoState = change
-        .state
-        .parse()
-        .map_err(|e: String| ServiceError::invalid("/state", e))?;
+pub async fn change_state(db: &Db, id: i64, expected_version: i64, change: &StateChange) -> Result<Video> {
+    let next: VideoState = change.state.parse().map_err(|e: String| ServiceError::invalid("/state", e))?;
     if next == VideoState::Failed && change.detail.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        return Err(ServiceError::invalid(
-            "/detail",
-            "a failure needs a reason a data manager can act on",
-        ));
+        return Err(ServiceError::invalid("/detail", "a failure needs a reason a data manager can act on"));
     }
-    let now = Utc::now();
+    let now = super::now();
     let mut tx = db.begin().await?;
-    let row: Option<(String, i64)> = tx
-        .fetch_optional(
-            "SELECT state, version FROM video WHERE id = $1",
-            params![id],
-        )
-        .await?;
+    let row: Option<(String, i64)> = tx.fetch_optional("SELECT state, version FROM video WHERE id = $1", params![id]).await?;
     let Some((state, version)) = row else {
         return Err(ServiceError::not_found(format!("video {id}")));
     };
     if version != expected_version {
         return Err(ServiceError::VersionMismatch { current: version });
     }
-    let current: VideoState = state
-        .parse()
-        .map_err(|e: String| ServiceError::Conflict(format!("stored state is invalid: {e}")))?;
+    let current: VideoState = state.parse().map_err(|e: String| ServiceError::Conflict(format!("stored state is invalid: {e}")))?;
     if !current.can_become(next) {
-        return Err(ServiceError::Conflict(format!(
-            "video {id} is {current} and cannot become {next}"
-        )));
+        return Err(ServiceError::Conflict(format!("video {id} is {current} and cannot become {next}")));
     }
     tx.execute(
         "UPDATE video SET state = $1, state_detail = $2, state_changed_at = $3, version = version + 1, updated_at = $3 WHERE id = $4",
@@ -329,18 +284,9 @@ pub async fn change_state(
 
 pub async fn events(db: &Db, id: i64) -> Result<Vec<StateEvent>> {
     get(db, id).await?;
-    let rows: Vec<(Option<String>, String, Option<String>, DateTime<Utc>)> = db
-        .fetch_all("SELECT from_state, to_state, detail, at FROM video_state_event WHERE video_id = $1 ORDER BY id", params![id])
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(from_state, to_state, detail, at)| StateEvent {
-            from_state,
-            to_state,
-            detail,
-            at,
-        })
-        .collect())
+    let rows: Vec<(Option<String>, String, Option<String>, DateTime<Utc>)> =
+        db.fetch_all("SELECT from_state, to_state, detail, at FROM video_state_event WHERE video_id = $1 ORDER BY id", params![id]).await?;
+    Ok(rows.into_iter().map(|(from_state, to_state, detail, at)| StateEvent { from_state, to_state, detail, at }).collect())
 }
 
 /// Records (or replaces) the frames extracted from one source of a video.
@@ -354,17 +300,11 @@ pub async fn put_frame_set(db: &Db, id: i64, set: &FrameSet) -> Result<Video> {
         checks.add("/format", "must be `jpeg` or `png`");
     }
     if set.first_frame < 0 || set.frame_count < 0 || set.step < 1 {
-        checks.add(
-            "/step",
-            "first_frame and frame_count must be at least 0, step at least 1",
-        );
+        checks.add("/step", "first_frame and frame_count must be at least 0, step at least 1");
     }
     if let Some(total) = video.metadata.frame_count {
         if set.frame_count > 0 && set.first_frame + (set.frame_count - 1) * set.step >= total {
-            checks.add(
-                "/frame_count",
-                format!("the last frame lies beyond the video's {total} frames"),
-            );
+            checks.add("/frame_count", format!("the last frame lies beyond the video's {total} frames"));
         }
     }
     if set.storage_prefix.trim().is_empty() {
@@ -376,7 +316,7 @@ pub async fn put_frame_set(db: &Db, id: i64, set: &FrameSet) -> Result<Video> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (video_id, source) DO UPDATE SET first_frame = excluded.first_frame, frame_count = excluded.frame_count, \
          step = excluded.step, format = excluded.format, storage_prefix = excluded.storage_prefix, created_at = excluded.created_at",
-        params![id, &set.source, set.first_frame, set.frame_count, set.step, &set.format, &set.storage_prefix, Utc::now()],
+        params![id, &set.source, set.first_frame, set.frame_count, set.step, &set.format, &set.storage_prefix, super::now()],
     )
     .await?;
     get(db, id).await

@@ -7,8 +7,8 @@ use utoipa_axum::routes;
 
 use endoreg_common::access::Permission;
 use endoreg_common::api::{
-    ExaminationFilter, ExaminationSummary, Page, Paged, PatientExamination,
-    PatientExaminationCreate, PatientExaminationPatch, PatientFinding, PatientFindingIn,
+    ExaminationFilter, ExaminationSummary, Page, Paged, PatientExamination, PatientExaminationCreate, PatientExaminationPatch,
+    PatientFinding, PatientFindingIn,
 };
 
 use super::{ListErrors, ReadErrors, State, WriteErrors};
@@ -21,19 +21,10 @@ use crate::service::{examinations, findings};
 pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
     OpenApiRouter::new()
         .routes(guard(Permission::ReadClinical, routes!(list_examinations)))
-        .routes(guard(
-            Permission::WriteClinical,
-            routes!(create_examination),
-        ))
+        .routes(guard(Permission::WriteClinical, routes!(create_examination)))
         .routes(guard(Permission::ReadClinical, routes!(get_examination)))
-        .routes(guard(
-            Permission::WriteClinical,
-            routes!(update_examination),
-        ))
-        .routes(guard(
-            Permission::WriteClinical,
-            routes!(delete_examination),
-        ))
+        .routes(guard(Permission::WriteClinical, routes!(update_examination)))
+        .routes(guard(Permission::WriteClinical, routes!(delete_examination)))
         .routes(guard(Permission::WriteClinical, routes!(create_finding)))
         .routes(guard(Permission::ReadClinical, routes!(get_finding)))
         .routes(guard(Permission::WriteClinical, routes!(replace_finding)))
@@ -43,22 +34,14 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 /// Examinations, filtered by center, examination, patient and date range.
 #[utoipa::path(get, path = "/api/v1/patient-examinations", tag = "examinations", params(ExaminationFilter),
     responses((status = 200, body = Page<ExaminationSummary>), ListErrors))]
-pub async fn list_examinations(
-    S(state): State,
-    Query(filter): Query<ExaminationFilter>,
-) -> ApiResult<JsonOk<Page<ExaminationSummary>>> {
-    Ok(JsonOk(
-        examinations::list(&state.db, &filter, &filter.paging()).await?,
-    ))
+pub async fn list_examinations(S(state): State, Query(filter): Query<ExaminationFilter>) -> ApiResult<JsonOk<Page<ExaminationSummary>>> {
+    Ok(JsonOk(examinations::list(&state.db, &filter, &filter.paging()).await?))
 }
 
 /// Records an examination, optionally with its findings, in one transaction.
 #[utoipa::path(post, path = "/api/v1/patient-examinations", tag = "examinations", request_body = PatientExaminationCreate,
     responses((status = 201, body = PatientExamination, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
-pub async fn create_examination(
-    S(state): State,
-    Json(input): Json<PatientExaminationCreate>,
-) -> ApiResult<Created<PatientExamination>> {
+pub async fn create_examination(S(state): State, Json(input): Json<PatientExaminationCreate>) -> ApiResult<Created<PatientExamination>> {
     let e = examinations::create(&state.db, &input).await?;
     let location = format!("/api/v1/patient-examinations/{}", e.id);
     Ok(Created(e, location))
@@ -67,10 +50,7 @@ pub async fn create_examination(
 /// An examination with its indications and findings (classifications, interventions).
 #[utoipa::path(get, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path)),
     responses((status = 200, body = PatientExamination, headers(("ETag" = String))), ReadErrors))]
-pub async fn get_examination(
-    S(state): State,
-    Path(id): Path<i64>,
-) -> ApiResult<Versioned<PatientExamination>> {
+pub async fn get_examination(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<PatientExamination>> {
     Ok(Versioned(examinations::get(&state.db, id).await?))
 }
 
@@ -82,19 +62,13 @@ pub async fn update_examination(
     IfMatch(v): IfMatch,
     Json(patch): Json<PatientExaminationPatch>,
 ) -> ApiResult<Versioned<PatientExamination>> {
-    Ok(Versioned(
-        examinations::update(&state.db, id, v, &patch).await?,
-    ))
+    Ok(Versioned(examinations::update(&state.db, id, v, &patch).await?))
 }
 
 /// Deletes an examination with its findings (not while videos or reports belong to it).
 #[utoipa::path(delete, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path), ("If-Match" = String, Header)),
     responses((status = 204, description = "Deleted"), WriteErrors))]
-pub async fn delete_examination(
-    S(state): State,
-    Path(id): Path<i64>,
-    IfMatch(v): IfMatch,
-) -> ApiResult<StatusCode> {
+pub async fn delete_examination(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     examinations::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -115,10 +89,7 @@ pub async fn create_finding(
 
 #[utoipa::path(get, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path)),
     responses((status = 200, body = PatientFinding, headers(("ETag" = String))), ReadErrors))]
-pub async fn get_finding(
-    S(state): State,
-    Path(id): Path<i64>,
-) -> ApiResult<Versioned<PatientFinding>> {
+pub async fn get_finding(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<PatientFinding>> {
     Ok(Versioned(findings::get(&state.db, id).await?))
 }
 
@@ -131,18 +102,12 @@ pub async fn replace_finding(
     IfMatch(v): IfMatch,
     Json(input): Json<PatientFindingIn>,
 ) -> ApiResult<Versioned<PatientFinding>> {
-    Ok(Versioned(
-        findings::replace(&state.db, id, v, &input).await?,
-    ))
+    Ok(Versioned(findings::replace(&state.db, id, v, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path), ("If-Match" = String, Header)),
     responses((status = 204, description = "Deleted"), WriteErrors))]
-pub async fn delete_finding(
-    S(state): State,
-    Path(id): Path<i64>,
-    IfMatch(v): IfMatch,
-) -> ApiResult<StatusCode> {
+pub async fn delete_finding(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     findings::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,9 +11,7 @@ use super::State;
 use crate::http::respond::JsonOk;
 
 pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
 
 /// The process runs.
@@ -31,16 +29,7 @@ pub async fn readyz(axum::extract::State(state): State) -> Response {
     let applied = state.db.applied_migrations().await.unwrap_or(0);
     let known = state.db.known_migrations();
     let ready = ping.is_ok() && applied == known;
-    let body = Readiness {
-        ready,
-        database: state.db.backend().as_str().into(),
-        migrations_applied: applied,
-        migrations_known: known,
-    };
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let body = Readiness { ready, database: state.db.backend().as_str().into(), migrations_applied: applied, migrations_known: known };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, JsonOk(body)).into_response()
 }

@@ -17,15 +17,8 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"), ReadErrors))]
 pub async fn openapi_json(axum::extract::State(state): State) -> Response {
-    let body = state
-        .openapi_json
-        .get()
-        .cloned()
-        .unwrap_or_else(|| "{}".into());
+    let body = state.openapi_json.get().cloned().unwrap_or_else(|| "{}".into());
     let mut res = body.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }

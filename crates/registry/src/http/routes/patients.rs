@@ -7,10 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use endoreg_common::access::Permission;
-use endoreg_common::api::{
-    Page, Paged, Patient, PatientCreate, PatientFilter, PatientIdentity, PatientIdentityIn,
-    PatientPatch,
-};
+use endoreg_common::api::{Page, Paged, Patient, PatientCreate, PatientFilter, PatientIdentity, PatientIdentityIn, PatientPatch};
 
 use super::{ListErrors, ReadErrors, State, WriteErrors};
 use crate::http::error::ApiResult;
@@ -32,21 +29,13 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients", params(PatientFilter),
     responses((status = 200, body = Page<Patient>), ListErrors))]
-pub async fn list_patients(
-    S(state): State,
-    Query(filter): Query<PatientFilter>,
-) -> ApiResult<JsonOk<Page<Patient>>> {
-    Ok(JsonOk(
-        patients::list(&state.db, &filter, &filter.paging()).await?,
-    ))
+pub async fn list_patients(S(state): State, Query(filter): Query<PatientFilter>) -> ApiResult<JsonOk<Page<Patient>>> {
+    Ok(JsonOk(patients::list(&state.db, &filter, &filter.paging()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/patients", tag = "patients", request_body = PatientCreate,
     responses((status = 201, body = Patient, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
-pub async fn create_patient(
-    S(state): State,
-    Json(input): Json<PatientCreate>,
-) -> ApiResult<Created<Patient>> {
+pub async fn create_patient(S(state): State, Json(input): Json<PatientCreate>) -> ApiResult<Created<Patient>> {
     let p = patients::create(&state.db, &input).await?;
     let location = format!("/api/v1/patients/{}", p.id);
     Ok(Created(p, location))
@@ -72,11 +61,7 @@ pub async fn update_patient(
 /// Deletes a patient without examinations, with their identity.
 #[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path), ("If-Match" = String, Header)),
     responses((status = 204, description = "Deleted"), WriteErrors))]
-pub async fn delete_patient(
-    S(state): State,
-    Path(id): Path<i64>,
-    IfMatch(v): IfMatch,
-) -> ApiResult<StatusCode> {
+pub async fn delete_patient(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     patients::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -84,10 +69,7 @@ pub async fn delete_patient(
 /// The patient's identifying data.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/identity", tag = "patients", params(("id" = i64, Path)),
     responses((status = 200, body = PatientIdentity, headers(("ETag" = String))), ReadErrors))]
-pub async fn get_identity(
-    S(state): State,
-    Path(id): Path<i64>,
-) -> ApiResult<Versioned<PatientIdentity>> {
+pub async fn get_identity(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<PatientIdentity>> {
     Ok(Versioned(patients::get_identity(&state.db, id).await?))
 }
 

@@ -5,9 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use endoreg_common::access::Permission;
-use endoreg_common::api::{
-    Page, Paged, Report, ReportCreate, ReportFilter, ReportPatch, StateChange,
-};
+use endoreg_common::api::{Page, Paged, Report, ReportCreate, ReportFilter, ReportPatch, StateChange};
 
 use super::{ListErrors, ReadErrors, State, WriteErrors};
 use crate::http::error::ApiResult;
@@ -26,21 +24,13 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 }
 
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ReportFilter), responses((status = 200, body = Page<Report>), ListErrors))]
-pub async fn list_reports(
-    S(state): State,
-    Query(filter): Query<ReportFilter>,
-) -> ApiResult<JsonOk<Page<Report>>> {
-    Ok(JsonOk(
-        reports::list(&state.db, &filter, &filter.paging()).await?,
-    ))
+pub async fn list_reports(S(state): State, Query(filter): Query<ReportFilter>) -> ApiResult<JsonOk<Page<Report>>> {
+    Ok(JsonOk(reports::list(&state.db, &filter, &filter.paging()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = ReportCreate,
     responses((status = 201, body = Report, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
-pub async fn create_report(
-    S(state): State,
-    Json(input): Json<ReportCreate>,
-) -> ApiResult<Created<Report>> {
+pub async fn create_report(S(state): State, Json(input): Json<ReportCreate>) -> ApiResult<Created<Report>> {
     let r = reports::create(&state.db, &input).await?;
     let location = format!("/api/v1/reports/{}", r.id);
     Ok(Created(r, location))
@@ -71,7 +61,5 @@ pub async fn change_report_state(
     IfMatch(v): IfMatch,
     Json(change): Json<StateChange>,
 ) -> ApiResult<Versioned<Report>> {
-    Ok(Versioned(
-        reports::change_state(&state.db, id, v, &change).await?,
-    ))
+    Ok(Versioned(reports::change_state(&state.db, id, v, &change).await?))
 }

@@ -5,9 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use endoreg_common::access::Permission;
-use endoreg_common::api::{
-    ClassificationWithChoices, Page, Paged, TermEntry, TermFilter, TermKindSummary,
-};
+use endoreg_common::api::{ClassificationWithChoices, Page, Paged, TermEntry, TermFilter, TermKindSummary};
 
 use super::{ListErrors, ReadErrors, State};
 use crate::http::error::ApiResult;
@@ -21,14 +19,8 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
         .routes(guard(Permission::ReadTerminology, routes!(list_kinds)))
         .routes(guard(Permission::ReadTerminology, routes!(list_entries)))
         .routes(guard(Permission::ReadTerminology, routes!(get_entry)))
-        .routes(guard(
-            Permission::ReadTerminology,
-            routes!(list_classifications),
-        ))
-        .routes(guard(
-            Permission::ReadTerminology,
-            routes!(expected_interventions),
-        ))
+        .routes(guard(Permission::ReadTerminology, routes!(list_classifications)))
+        .routes(guard(Permission::ReadTerminology, routes!(expected_interventions)))
 }
 
 /// The terminology kinds with their number of entries.
@@ -46,28 +38,21 @@ pub async fn list_entries(
     Path(kind): Path<String>,
     Query(filter): Query<TermFilter>,
 ) -> ApiResult<JsonOk<Page<TermEntry>>> {
-    Ok(JsonOk(
-        terminology::list(&state.db, &kind, filter.q.as_deref(), &filter.paging()).await?,
-    ))
+    Ok(JsonOk(terminology::list(&state.db, &kind, filter.q.as_deref(), &filter.paging()).await?))
 }
 
 /// One entry, with its references by name.
 #[utoipa::path(get, path = "/api/v1/terminology/{kind}/{name}", tag = "terminology",
     params(("kind" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = TermEntry), ReadErrors))]
-pub async fn get_entry(
-    S(state): State,
-    Path((kind, name)): Path<(String, String)>,
-) -> ApiResult<JsonOk<TermEntry>> {
+pub async fn get_entry(S(state): State, Path((kind, name)): Path<(String, String)>) -> ApiResult<JsonOk<TermEntry>> {
     Ok(JsonOk(terminology::get(&state.db, &kind, &name).await?))
 }
 
 /// All finding classifications with their choices.
 #[utoipa::path(get, path = "/api/v1/classifications", tag = "terminology",
     responses((status = 200, body = Vec<ClassificationWithChoices>), ReadErrors))]
-pub async fn list_classifications(
-    S(state): State,
-) -> ApiResult<JsonOk<Vec<ClassificationWithChoices>>> {
+pub async fn list_classifications(S(state): State) -> ApiResult<JsonOk<Vec<ClassificationWithChoices>>> {
     Ok(JsonOk(terminology::classifications(&state.db).await?))
 }
 
@@ -75,11 +60,6 @@ pub async fn list_classifications(
 #[utoipa::path(get, path = "/api/v1/examination-indications/{name}/expected-interventions", tag = "terminology",
     params(("name" = String, Path, description = "An `examination_indication` name")),
     responses((status = 200, body = Vec<TermEntry>), ReadErrors))]
-pub async fn expected_interventions(
-    S(state): State,
-    Path(name): Path<String>,
-) -> ApiResult<JsonOk<Vec<TermEntry>>> {
-    Ok(JsonOk(
-        terminology::expected_interventions(&state.db, &name).await?,
-    ))
+pub async fn expected_interventions(S(state): State, Path(name): Path<String>) -> ApiResult<JsonOk<Vec<TermEntry>>> {
+    Ok(JsonOk(terminology::expected_interventions(&state.db, &name).await?))
 }

@@ -28,10 +28,7 @@ pub async fn list_tokens(S(state): State) -> ApiResult<JsonOk<Vec<Token>>> {
 
 /// Creates a token; the response is the only time the token is shown.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreate, responses((status = 201, body = TokenCreated), WriteErrors))]
-pub async fn create_token(
-    S(state): State,
-    Json(input): Json<TokenCreate>,
-) -> ApiResult<JsonCreated<TokenCreated>> {
+pub async fn create_token(S(state): State, Json(input): Json<TokenCreate>) -> ApiResult<JsonCreated<TokenCreated>> {
     Ok(JsonCreated(tokens::create(&state.db, &input).await?))
 }
 

@@ -7,8 +7,8 @@ use utoipa_axum::routes;
 
 use endoreg_common::access::Permission;
 use endoreg_common::api::{
-    FrameSet, LabelSegment, LabelSegmentIn, Page, Paged, SegmentFilter, StateChange, StateEvent,
-    Video, VideoCreate, VideoFilter, VideoPatch,
+    FrameSet, LabelSegment, LabelSegmentIn, Page, Paged, SegmentFilter, StateChange, StateEvent, Video, VideoCreate, VideoFilter,
+    VideoPatch,
 };
 
 use super::{ListErrors, ReadErrors, State, WriteErrors};
@@ -36,23 +36,15 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 }
 
 #[utoipa::path(get, path = "/api/v1/videos", tag = "videos", params(VideoFilter), responses((status = 200, body = Page<Video>), ListErrors))]
-pub async fn list_videos(
-    S(state): State,
-    Query(filter): Query<VideoFilter>,
-) -> ApiResult<JsonOk<Page<Video>>> {
-    Ok(JsonOk(
-        videos::list(&state.db, &filter, &filter.paging()).await?,
-    ))
+pub async fn list_videos(S(state): State, Query(filter): Query<VideoFilter>) -> ApiResult<JsonOk<Page<Video>>> {
+    Ok(JsonOk(videos::list(&state.db, &filter, &filter.paging()).await?))
 }
 
 /// Registers a video (its file is stored by the media service); a video already registered (same SHA-256)
 /// is a 409 naming it.
 #[utoipa::path(post, path = "/api/v1/videos", tag = "videos", request_body = VideoCreate,
     responses((status = 201, body = Video, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
-pub async fn create_video(
-    S(state): State,
-    Json(input): Json<VideoCreate>,
-) -> ApiResult<Created<Video>> {
+pub async fn create_video(S(state): State, Json(input): Json<VideoCreate>) -> ApiResult<Created<Video>> {
     let v = videos::create(&state.db, &input).await?;
     let location = format!("/api/v1/videos/{}", v.id);
     Ok(Created(v, location))
@@ -84,18 +76,13 @@ pub async fn change_video_state(
     IfMatch(v): IfMatch,
     Json(change): Json<StateChange>,
 ) -> ApiResult<Versioned<Video>> {
-    Ok(Versioned(
-        videos::change_state(&state.db, id, v, &change).await?,
-    ))
+    Ok(Versioned(videos::change_state(&state.db, id, v, &change).await?))
 }
 
 /// The video's state history.
 #[utoipa::path(get, path = "/api/v1/videos/{id}/events", tag = "videos", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<StateEvent>), ReadErrors))]
-pub async fn video_events(
-    S(state): State,
-    Path(id): Path<i64>,
-) -> ApiResult<JsonOk<Vec<StateEvent>>> {
+pub async fn video_events(S(state): State, Path(id): Path<i64>) -> ApiResult<JsonOk<Vec<StateEvent>>> {
     Ok(JsonOk(videos::events(&state.db, id).await?))
 }
 
@@ -108,14 +95,9 @@ pub async fn put_frame_set(
     Json(set): Json<FrameSet>,
 ) -> ApiResult<Versioned<Video>> {
     if set.source != source {
-        return Err(ServiceError::invalid(
-            "/source",
-            format!(
-                "the body's source `{}` differs from the path's `{source}`",
-                set.source
-            ),
-        )
-        .into());
+        return Err(
+            ServiceError::invalid("/source", format!("the body's source `{}` differs from the path's `{source}`", set.source)).into()
+        );
     }
     Ok(Versioned(videos::put_frame_set(&state.db, id, &set).await?))
 }
@@ -133,11 +115,7 @@ pub async fn list_segments(
 
 #[utoipa::path(post, path = "/api/v1/videos/{id}/segments", tag = "segments", params(("id" = i64, Path)), request_body = LabelSegmentIn,
     responses((status = 201, body = LabelSegment, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
-pub async fn create_segment(
-    S(state): State,
-    Path(id): Path<i64>,
-    Json(input): Json<LabelSegmentIn>,
-) -> ApiResult<Created<LabelSegment>> {
+pub async fn create_segment(S(state): State, Path(id): Path<i64>, Json(input): Json<LabelSegmentIn>) -> ApiResult<Created<LabelSegment>> {
     let s = segments::create(&state.db, id, &input).await?;
     let location = format!("/api/v1/segments/{}", s.id);
     Ok(Created(s, location))
@@ -145,10 +123,7 @@ pub async fn create_segment(
 
 #[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
     responses((status = 200, body = LabelSegment, headers(("ETag" = String))), ReadErrors))]
-pub async fn get_segment(
-    S(state): State,
-    Path(id): Path<i64>,
-) -> ApiResult<Versioned<LabelSegment>> {
+pub async fn get_segment(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<LabelSegment>> {
     Ok(Versioned(segments::get(&state.db, id).await?))
 }
 
@@ -160,18 +135,12 @@ pub async fn replace_segment(
     IfMatch(v): IfMatch,
     Json(input): Json<LabelSegmentIn>,
 ) -> ApiResult<Versioned<LabelSegment>> {
-    Ok(Versioned(
-        segments::replace(&state.db, id, v, &input).await?,
-    ))
+    Ok(Versioned(segments::replace(&state.db, id, v, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path), ("If-Match" = String, Header)),
     responses((status = 204, description = "Deleted"), WriteErrors))]
-pub async fn delete_segment(
-    S(state): State,
-    Path(id): Path<i64>,
-    IfMatch(v): IfMatch,
-) -> ApiResult<StatusCode> {
+pub async fn delete_segment(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     segments::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)
 }
