@@ -61,11 +61,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Ok(v)
         }
         Err(e) => {
-            let path = e.path().to_string();
+            let pointer = json_pointer(e.path());
             let inner = e.into_inner();
             match inner.classify() {
                 serde_json::error::Category::Data => {
-                    let pointer = if path == "." { String::new() } else { format!("/{}", path.replace('.', "/")) };
                     let detail = if pointer.is_empty() { inner.to_string() } else { format!("{pointer}: {inner}") };
                     Err(Problem::new("validation_failed", "Validation failed", 422)
                         .with_detail(detail)
@@ -76,6 +75,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     }
+}
+
+/// The RFC 6901 pointer of a deserialisation path (`/findings/0/choice`).
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
 }
 
 fn strip_position(msg: &str) -> String {

@@ -157,9 +157,11 @@ pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
         .await?;
     if n == 0 {
         if exams > 0 {
-            let gone = explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?;
-            if let ServiceError::VersionMismatch { .. } = gone {
-                return Err(gone);
+            let probe = explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?;
+            if let ServiceError::VersionMismatch { current } = probe {
+                if current != expected_version {
+                    return Err(probe);
+                }
             }
             return Err(ServiceError::Conflict(format!("patient {id} has {exams} examination(s); delete those first")));
         }
