@@ -30,6 +30,9 @@ pub enum Command {
     },
     /// Run the registry's HTTP API (like `endoreg-registry`).
     Serve,
+    /// The embedded default in one step: migrate, load the built-in knowledge base, print a new admin
+    /// token, serve (on 127.0.0.1:8080 unless configured otherwise).
+    Quickstart,
     /// Write the whole database to FILE (JSON lines; gzip if FILE ends in .gz), from one consistent snapshot.
     Export { file: PathBuf },
     /// Restore FILE (from `endoreg export`, any backend) into an empty, migrated database, all or nothing.
@@ -140,6 +143,21 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
                 file.display(),
                 started.elapsed().as_millis()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quickstart => {
+            let db = connect(&cfg).await?;
+            let applied = db.migrate().await?;
+            let report = kb::load(&db, &kb::ours::Files::builtin()).await?;
+            let created =
+                tokens::create(&db, &TokenCreate { name: "quickstart".into(), role: Role::Admin, expires_in_days: Some(30) }).await?;
+            db.close().await;
+            println!("database:       {} ({applied} migration(s) applied)", endoreg_registry::db::redact_url(&cfg.database_url()));
+            println!("knowledge base: {} entries loaded", report.entries);
+            println!("admin token:    {}   (shown once; valid 30 days)", created.token);
+            println!("API:            http://{}/api/v1/  (OpenAPI: /api/openapi.json)", cfg.http.listen);
+            println!("try:            curl -H 'Authorization: Bearer {}' http://{}/api/v1/classifications", created.token, cfg.http.listen);
+            endoreg_registry::server::serve(&cfg, endoreg_registry::server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {

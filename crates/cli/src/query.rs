@@ -56,6 +56,7 @@ pub async fn run(db: &Db, query: QueryCommand, json: bool) -> Result<ExitCode> {
             let filter = ExaminationFilter {
                 center: None,
                 examination: None,
+                examination_type: None,
                 patient_id: Some(id),
                 date_from: None,
                 date_to: None,

@@ -305,6 +305,8 @@ pub struct ExaminationFilter {
     pub center: Option<String>,
     /// Examination name (e.g. `colonoscopy`).
     pub examination: Option<String>,
+    /// Examination type name (e.g. `endoscopy`): examinations of that type.
+    pub examination_type: Option<String>,
     pub patient_id: Option<i64>,
     /// Earliest date, inclusive.
     pub date_from: Option<NaiveDate>,

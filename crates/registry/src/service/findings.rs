@@ -5,7 +5,7 @@
 //! apply to the finding, and each choice must be one of its classification's choices. Every violation is
 //! reported with the JSON pointer of the offending value.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -144,105 +144,90 @@ async fn write_details(tx: &mut Tx, id: i64, f: &ValidFinding) -> Result<(), DbE
     Ok(())
 }
 
+/// One row of the combined query that reads findings (and, for an examination, the examination and its
+/// indications) in a single round trip: `kind` says what the row is — `a` the examination, `b` an
+/// indication, `f` a finding, `g` one of its classification choices, `i` one of its interventions.
+/// Columns mean different things per kind; [`assemble`] and `examinations::get` read them.
 #[derive(sqlx::FromRow)]
-struct FindingRow {
-    id: i64,
-    patient_examination_id: i64,
-    finding: String,
-    version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(crate) struct Part {
+    #[allow(dead_code)]
+    pub grp: i64,
+    pub kind: String,
+    pub id: i64,
+    pub ref_id: Option<i64>,
+    pub name: String,
+    pub value: Option<String>,
+    pub date: Option<NaiveDate>,
+    pub num: Option<i64>,
+    pub version: Option<i64>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(sqlx::FromRow)]
-struct DetailRow {
-    patient_finding_id: i64,
-    kind: String,
-    name: String,
-    value: Option<String>,
-    date: Option<NaiveDate>,
+/// The finding branches of the combined query, for findings matching `cond` (on `pf`). The caller
+/// appends `ORDER BY 1, 3, 2, 5`: findings in id order, each followed by its choices and interventions.
+pub(crate) fn parts_sql(cond: &str) -> String {
+    const NO_VERSION: &str = "CAST(NULL AS BIGINT), CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ)";
+    format!(
+        "SELECT CAST(2 AS BIGINT) AS grp, 'f' AS kind, pf.id AS id, pf.patient_examination_id AS ref_id, f.name AS name, \
+         CAST(NULL AS TEXT) AS value, CAST(NULL AS DATE) AS date, CAST(NULL AS BIGINT) AS num, \
+         pf.version AS version, pf.created_at AS created_at, pf.updated_at AS updated_at \
+         FROM patient_finding pf JOIN finding f ON f.id = pf.finding_id WHERE {cond} \
+         UNION ALL \
+         SELECT CAST(2 AS BIGINT), 'g', pf.id, pf.patient_examination_id, c.name, ch.name, CAST(NULL AS DATE), CAST(NULL AS BIGINT), {NO_VERSION} \
+         FROM patient_finding_classification pfc \
+         JOIN patient_finding pf ON pf.id = pfc.patient_finding_id \
+         JOIN finding_classification c ON c.id = pfc.finding_classification_id \
+         JOIN finding_classification_choice ch ON ch.id = pfc.finding_classification_choice_id WHERE {cond} \
+         UNION ALL \
+         SELECT CAST(2 AS BIGINT), 'i', pf.id, pf.patient_examination_id, i.name, pfi.state, pfi.date, CAST(NULL AS BIGINT), {NO_VERSION} \
+         FROM patient_finding_intervention pfi \
+         JOIN patient_finding pf ON pf.id = pfi.patient_finding_id \
+         JOIN finding_intervention i ON i.id = pfi.finding_intervention_id WHERE {cond}"
+    )
 }
 
-/// Which findings to load.
-#[derive(Clone, Copy)]
-pub enum Scope {
-    Examination(i64),
-    Finding(i64),
-}
+/// The column names of the combined query (the first branch names them).
+pub(crate) const PART_COLUMNS: &str = "grp, kind, id, ref_id, name, value, date, num, version, created_at, updated_at";
 
-impl Scope {
-    fn condition(self) -> (&'static str, i64) {
-        match self {
-            Scope::Examination(id) => ("pf.patient_examination_id = $1", id),
-            Scope::Finding(id) => ("pf.id = $1", id),
-        }
-    }
-}
-
-/// Loads findings with their classifications and interventions: two queries whatever their number.
-pub async fn load(db: &Db, scope: Scope) -> Result<Vec<PatientFinding>, DbError> {
-    let (cond, id) = scope.condition();
-    let rows: Vec<FindingRow> = db
-        .fetch_all(
-            &format!(
-                "SELECT pf.id, pf.patient_examination_id, f.name AS finding, pf.version, pf.created_at, pf.updated_at \
-                 FROM patient_finding pf JOIN finding f ON f.id = pf.finding_id WHERE {cond} ORDER BY pf.id"
-            ),
-            params![id],
-        )
-        .await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Classifications and interventions in one round trip: the benchmark path reads both for every
-    // examination it serves.
-    let details: Vec<DetailRow> = db
-        .fetch_all(
-            &format!(
-                "SELECT pfc.patient_finding_id, 'c' AS kind, c.name AS name, ch.name AS value, CAST(NULL AS DATE) AS date \
-                 FROM patient_finding_classification pfc \
-                 JOIN patient_finding pf ON pf.id = pfc.patient_finding_id \
-                 JOIN finding_classification c ON c.id = pfc.finding_classification_id \
-                 JOIN finding_classification_choice ch ON ch.id = pfc.finding_classification_choice_id WHERE {cond} \
-                 UNION ALL \
-                 SELECT pfi.patient_finding_id, 'i' AS kind, i.name AS name, pfi.state AS value, pfi.date AS date \
-                 FROM patient_finding_intervention pfi \
-                 JOIN patient_finding pf ON pf.id = pfi.patient_finding_id \
-                 JOIN finding_intervention i ON i.id = pfi.finding_intervention_id WHERE {cond} \
-                 ORDER BY 1, 2, 3"
-            ),
-            params![id],
-        )
-        .await?;
-    let mut by_finding: BTreeMap<i64, (Vec<ClassificationChoice>, Vec<Intervention>)> = BTreeMap::new();
-    for d in details {
-        let e = by_finding.entry(d.patient_finding_id).or_default();
-        if d.kind == "c" {
-            e.0.push(ClassificationChoice { classification: d.name, choice: d.value.unwrap_or_default() });
-        } else {
-            e.1.push(Intervention { intervention: d.name, state: d.value, date: d.date });
-        }
-    }
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let (classifications, interventions) = by_finding.remove(&r.id).unwrap_or_default();
-            PatientFinding {
-                id: r.id,
-                patient_examination_id: r.patient_examination_id,
-                finding: r.finding,
-                classifications,
-                interventions,
-                version: r.version,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
+/// Builds findings from `f`/`g`/`i` rows in query order.
+pub(crate) fn assemble(parts: impl Iterator<Item = Part>) -> Vec<PatientFinding> {
+    let mut out: Vec<PatientFinding> = Vec::new();
+    for p in parts {
+        match p.kind.as_str() {
+            "f" => out.push(PatientFinding {
+                id: p.id,
+                patient_examination_id: p.ref_id.unwrap_or_default(),
+                finding: p.name,
+                classifications: Vec::new(),
+                interventions: Vec::new(),
+                version: p.version.unwrap_or(1),
+                created_at: p.created_at.unwrap_or_default(),
+                updated_at: p.updated_at.unwrap_or_default(),
+            }),
+            kind @ ("g" | "i") => {
+                let Some(f) = out.last_mut().filter(|f| f.id == p.id) else { continue };
+                if kind == "g" {
+                    f.classifications.push(ClassificationChoice { classification: p.name, choice: p.value.unwrap_or_default() });
+                } else {
+                    f.interventions.push(Intervention { intervention: p.name, state: p.value, date: p.date });
+                }
             }
-        })
-        .collect())
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Loads one finding with its classifications and interventions, in one query.
+async fn load_one(db: &Db, id: i64) -> Result<Vec<PatientFinding>, DbError> {
+    let sql = format!("SELECT {PART_COLUMNS} FROM ({}) AS parts ORDER BY 1, 3, 2, 5", parts_sql("pf.id = $1"));
+    let parts: Vec<Part> = db.fetch_all(&sql, params![id]).await?;
+    Ok(assemble(parts.into_iter()))
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<PatientFinding> {
-    load(db, Scope::Finding(id)).await?.into_iter().next().ok_or_else(|| ServiceError::not_found(format!("patient finding {id}")))
+    load_one(db, id).await?.into_iter().next().ok_or_else(|| ServiceError::not_found(format!("patient finding {id}")))
 }
 
 /// The examination (id and terminology name) a patient examination is of.

@@ -125,6 +125,10 @@ async fn lists_filter_and_page_with_a_total(app: TestApp) {
     assert_eq!(r.body["total"], 2);
     let r = app.get("/api/v1/patient-examinations?examination=gastroscopy").await;
     assert_eq!(r.body["total"], 0);
+    let r = app.get("/api/v1/patient-examinations?examination_type=endoscopy").await;
+    assert_eq!(r.body["total"], 5, "{}", r.body);
+    let r = app.get("/api/v1/patient-examinations?examination_type=upper_gi_endoscopy").await;
+    assert_eq!(r.body["total"], 0);
     let r = app.get("/api/v1/patients?center=demo_center").await;
     assert_eq!(r.body["total"], 2);
     let r = app.get("/api/v1/patient-examinations?date_from=2025-01-01&date_to=2024-01-01").await;

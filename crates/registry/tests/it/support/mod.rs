@@ -83,6 +83,8 @@ impl Response {
 impl TestApp {
     /// A database with the built-in knowledge base, a token per role, and the router.
     pub async fn new(backend: Backend) -> Self {
+        // Internal errors are logged with their incident id; a failing test shows them.
+        endoreg_common::logging::init(log::LevelFilter::Warn);
         let (db, dir) = database(backend).await;
         endoreg_registry::kb::load(&db, &endoreg_registry::kb::ours::Files::builtin()).await.expect("load the knowledge base");
         let mut tokens_by_role = HashMap::new();
