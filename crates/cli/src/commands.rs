@@ -181,7 +181,7 @@ async fn token_command(db: &Db, command: TokenCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List => {
-            println!("{:>4}  {:<13} {:<24} {:<25} {}", "id", "role", "name", "created", "status");
+            println!("{:>4}  {:<13} {:<24} {:<25} status", "id", "role", "name", "created");
             for t in tokens::list(db).await? {
                 let status = match (t.revoked_at, t.expires_at) {
                     (Some(r), _) => format!("revoked {}", r.format("%Y-%m-%d %H:%M")),

@@ -1,6 +1,8 @@
 //! The `endoreg` binary end to end, as an operator uses it: each test runs the real binary against a
 //! fresh SQLite data directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test or benchmark reports failure
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

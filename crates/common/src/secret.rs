@@ -45,12 +45,12 @@ impl Secret {
 }
 
 fn resolve(path: &Path) -> PathBuf {
-    if path.is_relative() {
-        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            let candidate = Path::new(&dir).join(path);
-            if candidate.exists() {
-                return candidate;
-            }
+    if path.is_relative()
+        && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")
+    {
+        let candidate = Path::new(&dir).join(path);
+        if candidate.exists() {
+            return candidate;
         }
     }
     path.to_owned()

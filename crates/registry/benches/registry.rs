@@ -10,6 +10,8 @@
 //! Prints a table and exits non-zero if a target is missed. `ENDOREG_BENCH_QUICK=1` seeds 1,000 patients
 //! and runs `wrk` for 3 s (a smoke run for CI, not a measurement).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test or benchmark reports failure
+
 #[path = "../tests/it/support/postgres.rs"]
 mod postgres;
 

@@ -102,11 +102,11 @@ impl Db {
                     // exists; the cost is on writes only.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(30));
-                if let Some(parent) = opts.get_filename().parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| DbError::Config(format!("cannot create database directory {}: {e}", parent.display())))?;
-                    }
+                if let Some(parent) = opts.get_filename().parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DbError::Config(format!("cannot create database directory {}: {e}", parent.display())))?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)

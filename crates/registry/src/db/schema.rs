@@ -72,8 +72,11 @@ pub fn link_table(kind: &Kind, field: &str) -> Table {
     }
 }
 
+/// `(column, type, nullable)`.
+pub type ColumnSpec = (&'static str, ColType, bool);
+
 /// Clinical, media and access tables: `(table, [(column, type, nullable)])`, parents first.
-pub const CORE: &[(&str, &[(&str, ColType, bool)])] = {
+pub const CORE: &[(&str, &[ColumnSpec])] = {
     use ColType::*;
     &[
         (

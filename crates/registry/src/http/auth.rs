@@ -73,7 +73,7 @@ pub type Policy = HashMap<(Method, String), Permission>;
 pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
     let token = match bearer(&req) {
         Ok(t) => t,
-        Err(p) => return ApiError::from(p).into_response(),
+        Err(e) => return e.into_response(),
     };
     let hash = tokens::hash(token);
     let principal = match state.tokens.get(&hash) {
@@ -115,14 +115,15 @@ pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<Match
     next.run(req).await
 }
 
-fn bearer(req: &Request) -> Result<&str, endoreg_common::problem::Problem> {
+fn bearer(req: &Request) -> Result<&str, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(unauthenticated("send an API token: Authorization: Bearer <token>"));
+        return Err(unauthenticated("send an API token: Authorization: Bearer <token>").into());
     };
-    let text = value.to_str().map_err(|_| unauthenticated("the Authorization header is not valid text"))?;
-    let (scheme, token) = text.split_once(' ').ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    let text = value.to_str().map_err(|_| ApiError::from(unauthenticated("the Authorization header is not valid text")))?;
+    let (scheme, token) =
+        text.split_once(' ').ok_or_else(|| ApiError::from(unauthenticated("the Authorization header must be `Bearer <token>`")))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(unauthenticated("the Authorization header must be `Bearer <token>`"));
+        return Err(unauthenticated("the Authorization header must be `Bearer <token>`").into());
     }
     Ok(token.trim())
 }

@@ -12,7 +12,7 @@ use crate::service::ServiceError;
 #[derive(Debug)]
 pub enum ApiError {
     Service(ServiceError),
-    Problem(Problem),
+    Problem(Box<Problem>),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -31,7 +31,7 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<Problem> for ApiError {
     fn from(p: Problem) -> Self {
-        ApiError::Problem(p)
+        ApiError::Problem(Box::new(p))
     }
 }
 
@@ -65,7 +65,7 @@ pub fn for_status(status: StatusCode) -> Problem {
 impl ApiError {
     fn into_problem(self) -> Problem {
         match self {
-            ApiError::Problem(p) => p,
+            ApiError::Problem(p) => *p,
             ApiError::Service(e) => match e {
                 ServiceError::NotFound { what } => Problem::new("not_found", "Not found", 404).with_detail(format!("{what} not found")),
                 ServiceError::Invalid(errors) => {

@@ -330,7 +330,7 @@ mod tests {
                 .chain(k.attributes.iter().copied())
                 .chain(k.refs.iter().map(|r| r.field))
                 .chain(k.links.iter().map(|r| r.field))
-                .chain(["name"].into_iter())
+                .chain(["name"])
                 .chain(TRANSLATIONS.iter().copied());
             for f in all {
                 assert!(fields.insert(f), "{}.{f} declared twice", k.name);

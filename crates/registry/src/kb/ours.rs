@@ -42,10 +42,10 @@ impl Files {
 
 fn collect_embedded(dir: &include_dir::Dir<'_>, out: &mut Vec<(String, String)>) {
     for f in dir.files() {
-        if f.path().extension().is_some_and(|e| e == "toml") {
-            if let Some(text) = f.contents_utf8() {
-                out.push((f.path().to_string_lossy().replace('\\', "/"), text.to_owned()));
-            }
+        if f.path().extension().is_some_and(|e| e == "toml")
+            && let Some(text) = f.contents_utf8()
+        {
+            out.push((f.path().to_string_lossy().replace('\\', "/"), text.to_owned()));
         }
     }
     for d in dir.dirs() {

@@ -68,10 +68,10 @@ pub async fn get(db: &Db, id: i64) -> Result<PatientExamination> {
 
 pub async fn list(db: &Db, filter: &ExaminationFilter, paging: &Paging) -> Result<Page<ExaminationSummary>> {
     let mut checks = Checks::default();
-    if let (Some(from), Some(to)) = (filter.date_from, filter.date_to) {
-        if from > to {
-            checks.add("/date_from", "lies after date_to");
-        }
+    if let (Some(from), Some(to)) = (filter.date_from, filter.date_to)
+        && from > to
+    {
+        checks.add("/date_from", "lies after date_to");
     }
     checks.finish()?;
     let mut f = Filters::default();
@@ -149,10 +149,10 @@ async fn write_indications(tx: &mut Tx, id: i64, items: &[(i64, Option<i64>)]) -
 }
 
 fn check_date(checks: &mut Checks, date: Option<NaiveDate>) {
-    if let Some(d) = date {
-        if d > Utc::now().date_naive() {
-            checks.add("/date", "lies in the future");
-        }
+    if let Some(d) = date
+        && d > Utc::now().date_naive()
+    {
+        checks.add("/date", "lies in the future");
     }
 }
 
@@ -246,10 +246,10 @@ pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
         .await?;
     if media > 0 {
         let probe = explain_version_miss(VersionProbe::Tx(&mut tx), "patient_examination", id, "patient examination").await?;
-        if let ServiceError::VersionMismatch { current } = probe {
-            if current != expected_version {
-                return Err(probe);
-            }
+        if let ServiceError::VersionMismatch { current } = probe
+            && current != expected_version
+        {
+            return Err(probe);
         }
         return Err(ServiceError::Conflict(format!(
             "patient examination {id} has {media} video(s) or report(s); detach or delete them first"

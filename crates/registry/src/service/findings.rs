@@ -38,12 +38,11 @@ pub async fn validate(
 ) -> Result<Option<ValidFinding>, DbError> {
     let before = checks_len(checks);
     let finding_id = terms::require(db, checks, "finding", &input.finding, &format!("{pointer}/finding")).await?;
-    if let (Some(fid), Some((exam_id, exam_name))) = (finding_id, examination) {
-        if terms::link_count(db, "finding", "examinations", fid).await? > 0
-            && !terms::is_linked(db, "finding", "examinations", fid, exam_id).await?
-        {
-            checks.add(&format!("{pointer}/finding"), format!("finding `{}` is not recorded in a {exam_name}", input.finding));
-        }
+    if let (Some(fid), Some((exam_id, exam_name))) = (finding_id, examination)
+        && terms::link_count(db, "finding", "examinations", fid).await? > 0
+        && !terms::is_linked(db, "finding", "examinations", fid, exam_id).await?
+    {
+        checks.add(&format!("{pointer}/finding"), format!("finding `{}` is not recorded in a {exam_name}", input.finding));
     }
 
     let mut classifications = Vec::new();
@@ -58,15 +57,14 @@ pub async fn validate(
         else {
             continue;
         };
-        if let Some(fid) = finding_id {
-            if terms::link_count(db, "finding_classification", "findings", cid).await? > 0
-                && !terms::is_linked(db, "finding_classification", "findings", cid, fid).await?
-            {
-                checks.add(
-                    &format!("{p}/classification"),
-                    format!("classification `{}` does not apply to finding `{}`", c.classification, input.finding),
-                );
-            }
+        if let Some(fid) = finding_id
+            && terms::link_count(db, "finding_classification", "findings", cid).await? > 0
+            && !terms::is_linked(db, "finding_classification", "findings", cid, fid).await?
+        {
+            checks.add(
+                &format!("{p}/classification"),
+                format!("classification `{}` does not apply to finding `{}`", c.classification, input.finding),
+            );
         }
         let choice_id = terms::id_of(db, "finding_classification_choice", &c.choice).await?;
         match choice_id {
@@ -94,10 +92,10 @@ pub async fn validate(
             checks.add(&format!("{p}/intervention"), format!("intervention `{}` is given twice", iv.intervention));
             continue;
         }
-        if let Some(state) = &iv.state {
-            if !INTERVENTION_STATES.contains(&state.as_str()) {
-                checks.add(&format!("{p}/state"), format!("unknown state `{state}`; states are {}", INTERVENTION_STATES.join(", ")));
-            }
+        if let Some(state) = &iv.state
+            && !INTERVENTION_STATES.contains(&state.as_str())
+        {
+            checks.add(&format!("{p}/state"), format!("unknown state `{state}`; states are {}", INTERVENTION_STATES.join(", ")));
         }
         if let Some(id) = terms::require(db, checks, "finding_intervention", &iv.intervention, &format!("{p}/intervention")).await? {
             interventions.push((id, iv.state.clone(), iv.date));

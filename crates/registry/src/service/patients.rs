@@ -84,10 +84,10 @@ pub async fn create(db: &Db, input: &PatientCreate) -> Result<Patient> {
         None => None,
     };
     check_birth_year(&mut checks, input.birth_year);
-    if let Some(p) = &input.pseudonym {
-        if p.trim().is_empty() || p.len() > 64 {
-            checks.add("/pseudonym", "must be 1 to 64 characters");
-        }
+    if let Some(p) = &input.pseudonym
+        && (p.trim().is_empty() || p.len() > 64)
+    {
+        checks.add("/pseudonym", "must be 1 to 64 characters");
     }
     checks.finish()?;
     let now = super::now();
@@ -158,10 +158,10 @@ pub async fn delete(db: &Db, id: i64, expected_version: i64) -> Result<()> {
     if n == 0 {
         if exams > 0 {
             let probe = explain_version_miss(VersionProbe::Tx(&mut tx), "patient", id, "patient").await?;
-            if let ServiceError::VersionMismatch { current } = probe {
-                if current != expected_version {
-                    return Err(probe);
-                }
+            if let ServiceError::VersionMismatch { current } = probe
+                && current != expected_version
+            {
+                return Err(probe);
             }
             return Err(ServiceError::Conflict(format!("patient {id} has {exams} examination(s); delete those first")));
         }
@@ -225,15 +225,15 @@ pub async fn put_identity(
 ) -> Result<(PatientIdentity, bool)> {
     let patient = get(db, patient_id).await?;
     let mut checks = Checks::default();
-    if let (Some(dob), Some(year)) = (input.date_of_birth, patient.birth_year) {
-        if dob.year() != year {
-            checks.add("/date_of_birth", format!("the patient's birth year is {year}"));
-        }
+    if let (Some(dob), Some(year)) = (input.date_of_birth, patient.birth_year)
+        && dob.year() != year
+    {
+        checks.add("/date_of_birth", format!("the patient's birth year is {year}"));
     }
-    if let Some(dob) = input.date_of_birth {
-        if dob > Utc::now().date_naive() {
-            checks.add("/date_of_birth", "lies in the future");
-        }
+    if let Some(dob) = input.date_of_birth
+        && dob > Utc::now().date_naive()
+    {
+        checks.add("/date_of_birth", "lies in the future");
     }
     checks.finish()?;
     let now = super::now();

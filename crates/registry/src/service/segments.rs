@@ -94,10 +94,10 @@ async fn validate(db: &Db, video_id: i64, input: &LabelSegmentIn) -> Result<Vali
     if input.end_frame < input.start_frame {
         checks.add("/end_frame", format!("must be at least start_frame ({})", input.start_frame));
     }
-    if let Some(n) = frame_count {
-        if input.end_frame >= n {
-            checks.add("/end_frame", format!("the video has {n} frames (0..{})", n - 1));
-        }
+    if let Some(n) = frame_count
+        && input.end_frame >= n
+    {
+        checks.add("/end_frame", format!("the video has {n} frames (0..{})", n - 1));
     }
     if let Some(mv) = input.model_version_id {
         let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM ai_model_version WHERE id = $1", params![mv]).await?;

@@ -120,7 +120,8 @@ pub async fn verify(db: &Db, token: &str) -> Result<Option<(i64, Role)>> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
-    let row: Option<(i64, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+    type Row = (i64, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let row: Option<Row> =
         db.fetch_optional("SELECT id, role, expires_at, revoked_at FROM api_token WHERE token_hash = $1", params![hash(token)]).await?;
     Ok(row.and_then(|(id, role, expires_at, revoked_at)| {
         let now = super::now();

@@ -111,10 +111,10 @@ pub async fn get(db: &Db, id: i64) -> Result<Video> {
 
 pub async fn list(db: &Db, filter: &VideoFilter, paging: &Paging) -> Result<Page<Video>> {
     let mut checks = Checks::default();
-    if let Some(s) = &filter.state {
-        if let Err(e) = s.parse::<VideoState>() {
-            checks.add("/state", e);
-        }
+    if let Some(s) = &filter.state
+        && let Err(e) = s.parse::<VideoState>()
+    {
+        checks.add("/state", e);
     }
     checks.finish()?;
     let mut f = Filters::default();
@@ -284,7 +284,8 @@ pub async fn change_state(db: &Db, id: i64, expected_version: i64, change: &Stat
 
 pub async fn events(db: &Db, id: i64) -> Result<Vec<StateEvent>> {
     get(db, id).await?;
-    let rows: Vec<(Option<String>, String, Option<String>, DateTime<Utc>)> =
+    type Row = (Option<String>, String, Option<String>, DateTime<Utc>);
+    let rows: Vec<Row> =
         db.fetch_all("SELECT from_state, to_state, detail, at FROM video_state_event WHERE video_id = $1 ORDER BY id", params![id]).await?;
     Ok(rows.into_iter().map(|(from_state, to_state, detail, at)| StateEvent { from_state, to_state, detail, at }).collect())
 }
@@ -302,10 +303,11 @@ pub async fn put_frame_set(db: &Db, id: i64, set: &FrameSet) -> Result<Video> {
     if set.first_frame < 0 || set.frame_count < 0 || set.step < 1 {
         checks.add("/step", "first_frame and frame_count must be at least 0, step at least 1");
     }
-    if let Some(total) = video.metadata.frame_count {
-        if set.frame_count > 0 && set.first_frame + (set.frame_count - 1) * set.step >= total {
-            checks.add("/frame_count", format!("the last frame lies beyond the video's {total} frames"));
-        }
+    if let Some(total) = video.metadata.frame_count
+        && set.frame_count > 0
+        && set.first_frame + (set.frame_count - 1) * set.step >= total
+    {
+        checks.add("/frame_count", format!("the last frame lies beyond the video's {total} frames"));
     }
     if set.storage_prefix.trim().is_empty() {
         checks.add("/storage_prefix", "must not be empty");

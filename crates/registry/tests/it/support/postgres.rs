@@ -110,6 +110,8 @@ fn start_cluster() -> String {
     let mut watchdog = Command::new("sh");
     watchdog.arg("-c").arg(script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+    // Deliberately not waited for: it must outlive this process to clean up after it.
+    #[allow(clippy::zombie_processes)]
     watchdog.spawn().expect("start the cluster watchdog");
 
     format!("postgres://endoreg@127.0.0.1:{port}/postgres")
