@@ -14,16 +14,7 @@ use super::catalogue::{KINDS, Kind, REGION_KINDS, TRANSLATIONS};
 use super::entry::{Entry, Problem, ProblemKind};
 use crate::db::schema::ColType;
 
-/// A rectangle of a processor's output picture.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Region {
-    pub name: String,
-    pub kind: String,
-    pub x: i64,
-    pub y: i64,
-    pub width: i64,
-    pub height: i64,
-}
+pub use endoreg_common::api::Region;
 
 /// A validated entry, ready to be written.
 #[derive(Debug, Clone)]

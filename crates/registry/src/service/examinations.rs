@@ -148,6 +148,18 @@ async fn write_indications(tx: &mut Tx, id: i64, items: &[(i64, Option<i64>)]) -
     Ok(())
 }
 
+/// Records a problem at `/patient_examination_id` when `id` names no patient examination (for the
+/// records that may point at one: videos, reports).
+pub async fn check_reference(db: &Db, checks: &mut Checks, id: Option<i64>) -> Result<(), DbError> {
+    if let Some(id) = id {
+        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM patient_examination WHERE id = $1", params![id]).await?;
+        if found.is_none() {
+            checks.add("/patient_examination_id", format!("no patient examination {id}"));
+        }
+    }
+    Ok(())
+}
+
 fn check_date(checks: &mut Checks, date: Option<NaiveDate>) {
     if let Some(d) = date
         && d > Utc::now().date_naive()

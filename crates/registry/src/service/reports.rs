@@ -75,16 +75,6 @@ pub async fn list(db: &Db, filter: &ReportFilter, paging: &Paging) -> Result<Pag
     super::page(db, SELECT, count, &f, "r.id", paging, |r: ReportRow| Report::from(r)).await
 }
 
-async fn check_examination(db: &Db, checks: &mut Checks, id: Option<i64>) -> Result<()> {
-    if let Some(id) = id {
-        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM patient_examination WHERE id = $1", params![id]).await?;
-        if found.is_none() {
-            checks.add("/patient_examination_id", format!("no patient examination {id}"));
-        }
-    }
-    Ok(())
-}
-
 pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
     let mut checks = Checks::default();
     let center = terms::require(db, &mut checks, "center", &input.center, "/center").await?;
@@ -92,7 +82,7 @@ pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
         Some(t) => terms::require(db, &mut checks, "pdf_type", t, "/pdf_type").await?,
         None => None,
     };
-    check_examination(db, &mut checks, input.patient_examination_id).await?;
+    super::examinations::check_reference(db, &mut checks, input.patient_examination_id).await?;
     if !is_sha256(&input.sha256) {
         checks.add("/sha256", "must be 64 lowercase hexadecimal characters");
     }
@@ -128,7 +118,7 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &ReportPatch
         Some(t) => terms::require(db, &mut checks, "pdf_type", t, "/pdf_type").await?,
         None => None,
     };
-    check_examination(db, &mut checks, patch.patient_examination_id.flatten()).await?;
+    super::examinations::check_reference(db, &mut checks, patch.patient_examination_id.flatten()).await?;
     checks.finish()?;
     let exam = match patch.patient_examination_id {
         Some(e) => e,

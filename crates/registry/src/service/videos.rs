@@ -132,16 +132,6 @@ pub async fn list(db: &Db, filter: &VideoFilter, paging: &Paging) -> Result<Page
     super::page(db, SELECT, count, &f, "v.id", paging, |r: VideoRow| r.into_api(Vec::new())).await
 }
 
-async fn check_examination(db: &Db, checks: &mut Checks, id: Option<i64>) -> Result<()> {
-    if let Some(id) = id {
-        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM patient_examination WHERE id = $1", params![id]).await?;
-        if found.is_none() {
-            checks.add("/patient_examination_id", format!("no patient examination {id}"));
-        }
-    }
-    Ok(())
-}
-
 fn check_metadata(checks: &mut Checks, m: &VideoMetadata) {
     let positive = [("width", m.width), ("height", m.height)];
     for (name, v) in positive {
@@ -170,7 +160,7 @@ pub async fn create(db: &Db, input: &VideoCreate) -> Result<Video> {
         Some(p) => terms::require(db, &mut checks, "endoscopy_processor", p, "/processor").await?,
         None => None,
     };
-    check_examination(db, &mut checks, input.patient_examination_id).await?;
+    super::examinations::check_reference(db, &mut checks, input.patient_examination_id).await?;
     if !is_sha256(&input.sha256) {
         checks.add("/sha256", "must be 64 lowercase hexadecimal characters");
     }
@@ -215,7 +205,7 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &VideoPatch)
         Some(e) => e,
         None => current.patient_examination_id,
     };
-    check_examination(db, &mut checks, patch.patient_examination_id.flatten()).await?;
+    super::examinations::check_reference(db, &mut checks, patch.patient_examination_id.flatten()).await?;
     let m = patch.metadata.clone().unwrap_or(current.metadata.clone());
     check_metadata(&mut checks, &m);
     checks.finish()?;
