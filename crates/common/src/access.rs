@@ -51,6 +51,7 @@ impl Role {
             ReadLabels => true,
             WriteLabels => matches!(self, Admin | DataManager | Annotator | Service),
             ManageTokens => matches!(self, Admin),
+            ProcessJobs => matches!(self, Admin | Service),
         }
     }
 }
@@ -97,10 +98,13 @@ pub enum Permission {
     WriteLabels,
     /// Create, list and revoke API tokens.
     ManageTokens,
+    /// Claim and complete processing jobs, and read the identifying data of the medium a job processes
+    /// (a worker must know the names it is to remove).
+    ProcessJobs,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ReadTerminology,
         Permission::ReadClinical,
         Permission::WriteClinical,
@@ -111,6 +115,7 @@ impl Permission {
         Permission::ReadLabels,
         Permission::WriteLabels,
         Permission::ManageTokens,
+        Permission::ProcessJobs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +130,7 @@ impl Permission {
             Permission::ReadLabels => "read_labels",
             Permission::WriteLabels => "write_labels",
             Permission::ManageTokens => "manage_tokens",
+            Permission::ProcessJobs => "process_jobs",
         }
     }
 }

@@ -613,3 +613,115 @@ pub struct Readiness {
     pub migrations_applied: usize,
     pub migrations_known: usize,
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Uploads and jobs
+
+/// Identifying data that comes with a video or report (from the uploader, or found in a report). Only
+/// roles with the identity permission, and the worker processing the medium, can read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaIdentity {
+    pub patient_first_name: Option<String>,
+    pub patient_last_name: Option<String>,
+    pub patient_date_of_birth: Option<NaiveDate>,
+    pub examination_date: Option<NaiveDate>,
+    pub examiner: Option<String>,
+}
+
+impl MediaIdentity {
+    pub fn is_empty(&self) -> bool {
+        *self == MediaIdentity::default()
+    }
+}
+
+/// The `metadata` part of an upload (multipart/form-data: `metadata` first, then `file`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadMetadata {
+    pub center: String,
+    /// The endoscopy processor that recorded a video (required for videos: it decides what is blanked).
+    pub processor: Option<String>,
+    pub patient_examination_id: Option<i64>,
+    /// For reports: a `pdf_type` name.
+    pub pdf_type: Option<String>,
+    pub identity: Option<MediaIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UploadResult {
+    /// `video` or `report`, as sniffed from the content.
+    pub kind: String,
+    pub video: Option<Video>,
+    pub report: Option<Report>,
+    pub job: Job,
+    /// The same content was uploaded before; nothing new was stored.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Job {
+    pub id: i64,
+    /// `process_video` or `process_report`.
+    pub kind: String,
+    pub video_id: Option<i64>,
+    pub report_id: Option<i64>,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_after: DateTime<Utc>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobClaim {
+    /// The worker's name (host and process), recorded as the lease owner.
+    pub worker: String,
+    /// Job kinds the worker handles.
+    pub kinds: Vec<String>,
+    /// How long the lease lasts unless renewed by a heartbeat.
+    pub lease_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobHeartbeat {
+    pub worker: String,
+    pub lease_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobCompletion {
+    pub worker: String,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    /// Why it failed, in words a data manager can act on.
+    pub error: Option<String>,
+    /// Whether another attempt may succeed (a transient fault) or not (bad input).
+    #[serde(default)]
+    pub retry: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilter {
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub video_id: Option<i64>,
+    pub report_id: Option<i64>,
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+paged!(JobFilter);

@@ -13,3 +13,4 @@ pub mod config;
 pub mod logging;
 pub mod problem;
 pub mod secret;
+pub mod storage;

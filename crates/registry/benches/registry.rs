@@ -212,7 +212,8 @@ async fn serve_and_measure(db: Db, exams: i64, seconds: u64, dir: &Path) -> WrkR
         .token;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let app = endoreg_registry::http::router(db, &RegistryConfig::default());
+    let config = RegistryConfig { data_dir: dir.join("data"), ..RegistryConfig::default() };
+    let app = endoreg_registry::http::router(db, &config).expect("router");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = dir.to_owned();
     // Warm up the caches and prepared statements, then measure.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use endoreg_common::config::ConfigError;
 use endoreg_common::secret::Secret;
+use endoreg_common::storage::{Recipients, StorageConfig, Store};
 
 use crate::db::ConnectOptions;
 
@@ -22,6 +23,47 @@ pub struct RegistryConfig {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    /// Where uploaded media are stored (`backend = "local"` under the data directory by default, or `"s3"`).
+    pub storage: StorageConfig,
+    pub upload: UploadConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Largest accepted upload.
+    pub max_bytes: u64,
+    /// age public keys (`age1…`, `ssh-ed25519 …`) raw uploads are encrypted to. Empty: a key pair kept in
+    /// `<data_dir>/keys/raw.agekey` (created on first use), for the embedded default where the media worker
+    /// runs on the same machine.
+    pub raw_recipients: Vec<String>,
+    /// An upload that takes longer is cut off (503) and nothing of it is kept.
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Attempts before a job stays failed.
+    pub max_attempts: i64,
+    /// The first retry waits this long; each further one twice as long, up to `backoff_max_secs`.
+    pub backoff_secs: i64,
+    pub backoff_max_secs: i64,
+    /// Longest lease a worker may ask for.
+    pub max_lease_secs: i64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self { max_bytes: 20 * 1024 * 1024 * 1024, raw_recipients: Vec::new(), timeout_secs: 4 * 3600 }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { max_attempts: 5, backoff_secs: 30, backoff_max_secs: 3600, max_lease_secs: 3600 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +113,9 @@ impl Default for RegistryConfig {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            storage: StorageConfig::default(),
+            upload: UploadConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -115,6 +160,12 @@ impl RegistryConfig {
         if self.database.max_connections == 0 {
             return Err(ConfigError::Check("database.max_connections must be at least 1".into()));
         }
+        if self.jobs.max_attempts < 1 || self.jobs.backoff_secs < 0 || self.jobs.max_lease_secs < 10 {
+            return Err(ConfigError::Check("jobs: max_attempts >= 1, backoff_secs >= 0, max_lease_secs >= 10".into()));
+        }
+        if !self.upload.raw_recipients.is_empty() {
+            Recipients::parse(&self.upload.raw_recipients).map_err(|e| ConfigError::Check(format!("upload.raw_recipients: {e}")))?;
+        }
         if self.http.max_body_bytes < 1024 {
             return Err(ConfigError::Check("http.max_body_bytes must be at least 1024".into()));
         }
@@ -124,6 +175,26 @@ impl RegistryConfig {
                 .map_err(|e| ConfigError::Check(format!("auth.token_files `{}`: {e}", t.name)))?;
         }
         Ok(())
+    }
+
+    /// The media store.
+    pub fn open_storage(&self) -> Result<Store, ConfigError> {
+        Store::open(&self.storage, &self.data_dir).map_err(|e| ConfigError::Check(e.to_string()))
+    }
+
+    /// The recipients raw uploads are encrypted to: the configured ones, or the local key pair.
+    pub fn raw_recipients(&self) -> Result<Recipients, ConfigError> {
+        let result = if self.upload.raw_recipients.is_empty() {
+            endoreg_common::storage::local_key(&self.local_key_file()).map(|(r, _)| r)
+        } else {
+            Recipients::parse(&self.upload.raw_recipients)
+        };
+        result.map_err(|e| ConfigError::Check(format!("upload.raw_recipients: {e}")))
+    }
+
+    /// The key pair of the embedded default (see `upload.raw_recipients`).
+    pub fn local_key_file(&self) -> PathBuf {
+        self.data_dir.join("keys").join("raw.agekey")
     }
 
     /// The database URL in effect: the configured one, or SQLite in the data directory.

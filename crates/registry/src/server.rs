@@ -51,7 +51,7 @@ pub async fn serve(cfg: &RegistryConfig, shutdown: impl Future<Output = ()> + Se
         .await
         .map_err(|source| ServeError::Bind { addr: cfg.http.listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
-    let app = crate::http::router(db.clone(), cfg);
+    let app = crate::http::router(db.clone(), cfg)?;
     log::info!(
         "registry listening on http://{addr} (database {}: {}; {provisioned} provisioned token(s))",
         db.backend().as_str(),

@@ -22,12 +22,14 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::RegistryConfig;
+use endoreg_common::config::ConfigError;
+use endoreg_common::storage::{Recipients, Store};
+
+use crate::config::{JobsConfig, RegistryConfig, UploadConfig};
 use crate::db::Db;
 
 /// What handlers share.
@@ -36,34 +38,50 @@ pub struct AppState {
     pub tokens: auth::TokenCache,
     pub policy: auth::Policy,
     pub openapi_json: OnceLock<String>,
+    /// Where uploads go, and whom raw uploads are encrypted to.
+    pub store: Store,
+    pub recipients: Recipients,
+    pub upload: UploadConfig,
+    pub jobs: JobsConfig,
 }
 
 /// Paths served without a token.
 pub const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-/// The complete application: routes, auth, limits, timeouts, problem responses.
-pub fn router(db: Db, config: &RegistryConfig) -> Router {
+/// The complete application: routes, auth, limits, timeouts, problem responses. Fails when the media
+/// storage or the upload keys cannot be opened.
+pub fn router(db: Db, config: &RegistryConfig) -> Result<Router, ConfigError> {
     let (protected, public, doc) = parts();
     let state = Arc::new(AppState {
         db,
         tokens: auth::TokenCache::new(Duration::from_secs(config.auth.token_cache_secs)),
         policy: policy::policy(&doc),
         openapi_json: OnceLock::new(),
+        store: config.open_storage()?,
+        recipients: config.raw_recipients()?,
+        upload: config.upload.clone(),
+        jobs: config.jobs.clone(),
     });
     let _ = state.openapi_json.set(doc.to_json().unwrap_or_else(|_| "{}".into()));
-    protected
+    Ok(protected
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorise))
         .merge(public)
         .fallback(|| async { error::problem_response(error::for_status(StatusCode::NOT_FOUND)) })
         .with_state(state)
         .layer(middleware::from_fn(problems_for_bare_errors))
         .layer(DefaultBodyLimit::max(config.http.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(config.http.request_timeout_secs)))
+        .layer(middleware::from_fn_with_state(
+            Timeouts {
+                request: Duration::from_secs(config.http.request_timeout_secs),
+                upload: Duration::from_secs(config.upload.timeout_secs),
+            },
+            timeouts,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             log::error!("a request handler panicked");
             error::problem_response(error::for_status(StatusCode::INTERNAL_SERVER_ERROR))
         }))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(log_request)))
 }
 
 /// The protected routes, the public routes and the document of both.
@@ -75,6 +93,8 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
         .merge(routes::videos::router())
         .merge(routes::reports::router())
         .merge(routes::tokens::router())
+        .merge(routes::jobs::router())
+        .merge(routes::uploads::router())
         .merge(routes::openapi::router());
     let (protected, mut doc) = protected.split_for_parts();
     let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new().merge(routes::health::router()).split_for_parts();
@@ -90,6 +110,21 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     (protected, public, doc)
+}
+
+#[derive(Clone, Copy)]
+struct Timeouts {
+    request: Duration,
+    upload: Duration,
+}
+
+/// Answers 503 when a request takes too long; uploads of large videos get their own, longer limit.
+async fn timeouts(axum::extract::State(t): axum::extract::State<Timeouts>, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path() == "/api/v1/uploads" { t.upload } else { t.request };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => error::problem_response(error::for_status(StatusCode::SERVICE_UNAVAILABLE)),
+    }
 }
 
 /// Gives error responses that some layer produced without a body (405 from routing, 413 from the body

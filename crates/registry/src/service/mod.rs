@@ -5,6 +5,7 @@
 pub mod error;
 pub mod examinations;
 pub mod findings;
+pub mod jobs;
 pub mod patients;
 pub mod reports;
 pub mod segments;
@@ -12,6 +13,7 @@ pub mod state;
 pub mod terminology;
 pub mod terms;
 pub mod tokens;
+pub mod uploads;
 pub mod videos;
 
 pub use error::{Checks, ServiceError};

@@ -10,5 +10,7 @@ mod api;
 mod backup;
 mod bad_input;
 mod endoreg_import;
+mod jobs;
 mod kb;
 mod schema;
+mod uploads;

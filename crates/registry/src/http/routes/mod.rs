@@ -3,11 +3,13 @@
 
 pub mod examinations;
 pub mod health;
+pub mod jobs;
 pub mod openapi;
 pub mod patients;
 pub mod reports;
 pub mod terminology;
 pub mod tokens;
+pub mod uploads;
 pub mod videos;
 
 use std::sync::Arc;

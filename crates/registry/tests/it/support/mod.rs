@@ -60,7 +60,9 @@ pub struct TestApp {
     pub db: Db,
     pub router: Router,
     pub tokens: HashMap<Role, String>,
+    pub config: RegistryConfig,
     _dir: Option<tempfile::TempDir>,
+    _data: tempfile::TempDir,
 }
 
 pub struct Response {
@@ -83,6 +85,11 @@ impl Response {
 impl TestApp {
     /// A database with the built-in knowledge base, a token per role, and the router.
     pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::new`], with the registry configuration adjusted by `adjust`.
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut RegistryConfig)) -> Self {
         // Internal errors are logged with their incident id; a failing test shows them.
         endoreg_common::logging::init(log::LevelFilter::Warn);
         let (db, dir) = database(backend).await;
@@ -92,9 +99,11 @@ impl TestApp {
             let t = tokens::create(&db, &TokenCreate { name: format!("test {role}"), role, expires_in_days: None }).await.expect("token");
             tokens_by_role.insert(role, t.token);
         }
-        let config = RegistryConfig::default();
-        let router = endoreg_registry::http::router(db.clone(), &config);
-        TestApp { backend, db, router, tokens: tokens_by_role, _dir: dir }
+        let data = tempfile::tempdir().expect("data dir");
+        let mut config = RegistryConfig { data_dir: data.path().to_owned(), ..RegistryConfig::default() };
+        adjust(&mut config);
+        let router = endoreg_registry::http::router(db.clone(), &config).expect("router");
+        TestApp { backend, db, router, tokens: tokens_by_role, config, _dir: dir, _data: data }
     }
 
     pub async fn raw(&self, req: Request<Body>) -> Response {
@@ -124,6 +133,45 @@ impl TestApp {
             None => req.body(Body::empty()),
         };
         self.raw(req.expect("request")).await
+    }
+
+    /// A multipart upload as `role`: the `metadata` part, then the `file` part.
+    pub async fn upload(&self, role: Role, metadata: &Value, file: &[u8]) -> Response {
+        let boundary = "endoreg-test-boundary-7f3a";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(metadata.to_string().as_bytes());
+        body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/uploads")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.tokens[&role]))
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request");
+        self.raw(req).await
+    }
+
+    /// Files under the media storage directory.
+    pub fn stored_files(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), out);
+                } else {
+                    out.push(e.path());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.config.data_dir.join("storage"), &mut out);
+        out.sort();
+        out
     }
 
     pub async fn get(&self, path: &str) -> Response {

@@ -1,0 +1,3 @@
+//! The endoreg media worker.
+
+pub mod report;

@@ -1,0 +1,159 @@
+//! The job queue through the API: leases, heartbeats, retries with back-off, final failure of the job
+//! and its medium, recovery of abandoned leases, parallel claims that never hand one job out twice.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use endoreg_common::access::Role;
+use endoreg_registry::db::exec::Param;
+
+use crate::backends;
+use crate::support::TestApp;
+
+backends!(a_job_moves_through_its_life, abandoned_leases_are_recovered_and_parallel_claims_are_exclusive);
+
+async fn upload_video(app: &TestApp, seed: u8) -> Value {
+    let mut file = vec![0, 0, 0, 0x20];
+    file.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2mp41");
+    file.extend(std::iter::repeat_n(seed, 1000));
+    let meta = json!({"center": "demo_center", "processor": "pentax_epk_i7010", "identity": {"patient_last_name": format!("Name{seed}")}});
+    let r = app.upload(Role::Service, &meta, &file).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+async fn post(app: &TestApp, role: Role, path: &str, body: Value) -> crate::support::Response {
+    app.call(Some(role), Method::POST, path, Some(body), None).await
+}
+
+fn claim(worker: &str, lease: i64) -> Value {
+    json!({"worker": worker, "kinds": ["process_video"], "lease_secs": lease})
+}
+
+async fn a_job_moves_through_its_life(app: TestApp) {
+    let up = upload_video(&app, 1).await;
+    let job_id = up["job"]["id"].as_i64().unwrap();
+    let video_id = up["video"]["id"].as_i64().unwrap();
+    // Only workers (and admins) claim.
+    assert_eq!(post(&app, Role::DataManager, "/api/v1/jobs/claim", claim("w1", 60)).await.status, StatusCode::FORBIDDEN);
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", json!({"worker": "w1", "kinds": ["bake_bread"], "lease_secs": 60})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("w1", 60)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["id"], job_id);
+    assert_eq!(r.body["state"], "running");
+    assert_eq!(r.body["attempts"], 1);
+    // Nothing else to do; another worker's heartbeat or completion is refused.
+    assert_eq!(post(&app, Role::Service, "/api/v1/jobs/claim", claim("w2", 60)).await.status, StatusCode::NO_CONTENT);
+    let r = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/heartbeat"), json!({"worker": "w2", "lease_secs": 60})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/heartbeat"), json!({"worker": "w1", "lease_secs": 120})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The worker may read the medium's identity (names to remove), and record what it found.
+    let who = app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{job_id}/identity"), None, None).await;
+    assert_eq!(who.body["patient_last_name"], "Name1");
+    // A transient failure is retried later, not now.
+    let r = post(
+        &app,
+        Role::Service,
+        &format!("/api/v1/jobs/{job_id}/complete"),
+        json!({"worker": "w1", "outcome": "failed", "error": "storage timed out", "retry": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"], "queued");
+    assert_eq!(r.body["last_error"], "storage timed out");
+    assert_eq!(post(&app, Role::Service, "/api/v1/jobs/claim", claim("w1", 60)).await.status, StatusCode::NO_CONTENT);
+    app.db.execute("UPDATE job SET run_after = $1", vec![Param::from(chrono::Utc::now() - chrono::Duration::seconds(1))]).await.unwrap();
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("w2", 60)).await;
+    assert_eq!(r.body["attempts"], 2);
+    // A permanent failure ends the job and fails the video with the reason.
+    let r = post(
+        &app,
+        Role::Service,
+        &format!("/api/v1/jobs/{job_id}/complete"),
+        json!({"worker": "w2", "outcome": "failed", "error": "not a video: no video stream", "retry": false}),
+    )
+    .await;
+    assert_eq!(r.body["state"], "failed");
+    let v = app.get(&format!("/api/v1/videos/{video_id}")).await;
+    assert_eq!(v.body["state"], "failed");
+    assert_eq!(v.body["state_detail"], "not a video: no video stream");
+    // A data manager retries it after fixing the cause: the video starts over.
+    let r = post(&app, Role::DataManager, &format!("/api/v1/jobs/{job_id}/retry"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"], "queued");
+    assert_eq!(r.body["attempts"], 0);
+    assert_eq!(app.get(&format!("/api/v1/videos/{video_id}")).await.body["state"], "uploaded");
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("w3", 60)).await;
+    let r = post(&app, Role::Service, &format!("/api/v1/jobs/{}/complete", r.body["id"]), json!({"worker": "w3", "outcome": "succeeded"}))
+        .await;
+    assert_eq!(r.body["state"], "succeeded");
+    let list = app.get("/api/v1/jobs?state=succeeded").await;
+    assert_eq!(list.body["total"], 1);
+}
+
+async fn abandoned_leases_are_recovered_and_parallel_claims_are_exclusive(app: TestApp) {
+    let mut jobs = Vec::new();
+    for seed in 1..=6 {
+        jobs.push(upload_video(&app, seed).await["job"]["id"].as_i64().unwrap());
+    }
+    // Eight workers claim at once: six get distinct jobs, two get none.
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let router = app.router.clone();
+        let token = app.tokens[&Role::Service].clone();
+        tasks.push(tokio::spawn(async move {
+            use tower::ServiceExt;
+            let req = axum::http::Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/jobs/claim")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(claim(&format!("w{w}"), 30).to_string()))
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).ok())
+        }));
+    }
+    let mut claimed = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => claimed.push(body.unwrap()["id"].as_i64().unwrap()),
+            StatusCode::NO_CONTENT => {}
+            other => panic!("claim answered {other}"),
+        }
+    }
+    claimed.sort();
+    assert_eq!(claimed, jobs, "every job claimed exactly once");
+    // A worker that vanished: its lease expires and the job is claimed again.
+    app.db
+        .execute(
+            "UPDATE job SET lease_expires_at = $1 WHERE id = $2",
+            vec![Param::from(chrono::Utc::now() - chrono::Duration::seconds(5)), Param::from(jobs[0])],
+        )
+        .await
+        .unwrap();
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("rescuer", 30)).await;
+    assert_eq!(r.body["id"], jobs[0]);
+    assert_eq!(r.body["attempts"], 2);
+    assert_eq!(r.body["lease_owner"], "rescuer");
+    // With no attempts left, an abandoned job fails (and its video) instead of being claimed again.
+    app.db
+        .execute(
+            "UPDATE job SET lease_expires_at = $1, max_attempts = 2 WHERE id = $2",
+            vec![Param::from(chrono::Utc::now() - chrono::Duration::seconds(5)), Param::from(jobs[0])],
+        )
+        .await
+        .unwrap();
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("late", 30)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let job = app.get(&format!("/api/v1/jobs/{}", jobs[0])).await;
+    assert_eq!(job.body["state"], "failed");
+    assert!(job.body["last_error"].as_str().unwrap().contains("lease expired"));
+    let video = app.get(&format!("/api/v1/videos/{}", job.body["video_id"])).await;
+    assert_eq!(video.body["state"], "failed");
+}
