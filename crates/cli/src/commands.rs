@@ -151,6 +151,18 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
             let report = kb::load(&db, &kb::ours::Files::builtin()).await?;
             let created =
                 tokens::create(&db, &TokenCreate { name: "quickstart".into(), role: Role::Admin, expires_in_days: Some(30) }).await?;
+            // The media worker on this machine: its service token, and the key pair raw uploads are
+            // encrypted to (created on first use).
+            let media_token = cfg.data_dir.join("keys").join("media.token");
+            if !media_token.exists() {
+                let t = tokens::create(
+                    &db,
+                    &TokenCreate { name: "media worker (quickstart)".into(), role: Role::Service, expires_in_days: None },
+                )
+                .await?;
+                write_secret(&media_token, &t.token)?;
+            }
+            cfg.raw_recipients()?;
             db.close().await;
             println!("database:       {} ({applied} migration(s) applied)", endoreg_registry::db::redact_url(&cfg.database_url()));
             println!("knowledge base: {} entries loaded", report.entries);
@@ -207,6 +219,20 @@ async fn token_command(db: &Db, command: TokenCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &Path, value: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut f, format!("{value}\n").as_bytes())?;
+    Ok(())
 }
 
 async fn connect(cfg: &RegistryConfig) -> Result<Db> {

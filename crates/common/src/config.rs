@@ -7,8 +7,9 @@
 //! string-typed key keeps `"0123"` as text); keys without a default value are read as a TOML literal when
 //! they parse as one and as text otherwise.
 //!
-//! Unknown keys are an error, in the file and in the environment alike: a typo must not silently fall back
-//! to a default.
+//! Unknown keys in a file are an error: a typo must not silently fall back to a default. The environment
+//! is shared by every endoreg program on a host (the registry, the media worker, the CLI), so an
+//! `ENDOREG_*` variable that names a key this program does not have is left alone.
 
 use std::path::{Path, PathBuf};
 
@@ -67,17 +68,55 @@ where
         env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && !RESERVED_ENV.contains(&k.as_str())).collect();
     env.sort();
     let Value::Table(default_table) = &defaults else { unreachable!("checked above") };
+    let mut from_env: Vec<(String, Vec<String>)> = Vec::new();
     for (var, raw) in env {
         let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
         if path.iter().any(String::is_empty) {
-            return Err(ConfigError::Env { var, reason: "empty key segment".into() });
+            continue;
         }
         let value = typed_env_value(default_table, &path, &raw).map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
-        set_path(&mut merged, &path, value).map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
-        origin.push(var);
+        if set_path(&mut merged, &path, value).is_ok() {
+            from_env.push((var, path));
+        }
     }
 
-    Value::Table(merged).try_into().map_err(|source| ConfigError::Invalid { origin: origin.join(" + "), source })
+    // Drop environment keys this program does not know (another endoreg program's), one at a time, as the
+    // deserialiser names them; an unknown key from the file stays an error.
+    loop {
+        match T::deserialize(Value::Table(merged.clone())) {
+            Ok(cfg) => return Ok(cfg),
+            Err(source) => {
+                let msg = source.to_string();
+                // The deserialiser names the first unknown segment: `anonymise` for ENDOREG_ANONYMISE__CRF.
+                let unknown = from_env
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, (_, path))| path.iter().position(|k| msg.contains(&format!("unknown field `{k}`"))).map(|j| (i, j)));
+                match unknown {
+                    Some((i, j)) => {
+                        let (_, path) = from_env.remove(i);
+                        remove_path(&mut merged, &path[..=j]);
+                    }
+                    None => {
+                        origin.extend(from_env.into_iter().map(|(v, _)| v));
+                        return Err(ConfigError::Invalid { origin: origin.join(" + "), source });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remove_path(table: &mut Table, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut cur = table;
+    for p in parents {
+        match cur.get_mut(p).and_then(Value::as_table_mut) {
+            Some(t) => cur = t,
+            None => return,
+        }
+    }
+    cur.remove(last);
 }
 
 fn merge(base: &mut Table, overlay: Table) {
@@ -200,9 +239,18 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_key_is_rejected_not_ignored() {
-        let err = load_from::<Cfg, _>(None, env(&[("ENDOREG_DATA_DIRR", "/x")])).unwrap_err();
-        assert!(err.to_string().contains("data_dirr"), "{err}");
+    fn an_unknown_file_key_is_rejected_and_another_programs_env_key_ignored() {
+        let c: Cfg = load_from(
+            None,
+            env(&[
+                ("ENDOREG_REGISTRY_URL", "http://x"),
+                ("ENDOREG_HTTP__WORKERS", "3"),
+                ("ENDOREG_ANONYMISE__CRF", "20"),
+                ("ENDOREG_DATA_DIR", "/d"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, "/d");
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "[http]\nlisten_addr = \"x\"\n").unwrap();

@@ -1,3 +1,15 @@
-//! The endoreg media worker.
+//! The endoreg media worker: turns uploaded endoscopy videos into anonymised videos and frames, and
+//! report PDFs into anonymised text.
+//!
+//! - [`video`]: FFmpeg work — probe, anonymise, verify, extract frames, the synthetic demo video.
+//! - [`report`]: PDF text extraction and template-based anonymisation.
+//! - [`worker`]: the job loop against the registry ([`client`]); [`config`] its settings.
+//! - [`demo_run`]: the demo end to end, for the README's main command.
 
+pub mod client;
+pub mod config;
+pub mod demo_run;
 pub mod report;
+pub(crate) mod report_job;
+pub mod video;
+pub mod worker;

@@ -1,1 +1,199 @@
-fn main() {}
+//! `endoreg-media`: the media worker (`run`), and tools around it: probe, anonymise, extract frames, make
+//! the synthetic demo video, run the demo end to end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use endoreg_common::secret::Secret;
+use endoreg_common::storage::{Identities, Store};
+use endoreg_media::client::Client;
+use endoreg_media::config::MediaConfig;
+use endoreg_media::video::encode::H264Settings;
+use endoreg_media::video::frames::{self, FrameSettings};
+use endoreg_media::video::{anonymise, demo, mask, probe};
+use endoreg_media::worker::Worker;
+
+#[derive(Parser)]
+#[command(name = "endoreg-media", version, about = "The endoreg media worker and its tools")]
+struct Cli {
+    /// Configuration file (TOML); ENDOREG_* environment variables override it.
+    #[arg(long, global = true, env = "ENDOREG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Process jobs from the registry until stopped (SIGTERM/Ctrl-C).
+    Run,
+    /// Print what a video file is.
+    Probe { file: PathBuf },
+    /// Anonymise a local video with a processor's layout from the registry.
+    Anonymise {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long)]
+        processor: String,
+    },
+    /// Write every STEP-th frame of a video as JPEG files into DIR.
+    ExtractFrames {
+        video: PathBuf,
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        step: u64,
+    },
+    /// Write frame INDEX of a video as a PNG.
+    Snapshot { video: PathBuf, index: u64, output: PathBuf },
+    /// Generate the synthetic endoscopy-like video for a processor of the registry.
+    DemoVideo {
+        output: PathBuf,
+        #[arg(long, default_value = "olympus_cv_1500")]
+        processor: String,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 25)]
+        fps: u32,
+        /// Per-frame noise (0–64): large, hard-to-compress videos for memory benchmarks.
+        #[arg(long, default_value_t = 0)]
+        noise: u8,
+    },
+    /// The demo end to end: generate a video, upload it, process it, write before/after pictures.
+    Demo {
+        #[arg(long, default_value = "olympus_cv_1500")]
+        processor: String,
+        #[arg(long, default_value_t = 8)]
+        seconds: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    endoreg_common::logging::init(log::LevelFilter::Info);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn client(cfg: &MediaConfig) -> Result<Client> {
+    let token = Secret::read(&cfg.token_file()).with_context(|| "the media worker needs a service token (token_file)")?;
+    Ok(Client::new(&cfg.registry_url, token)?)
+}
+
+async fn layout(cfg: &MediaConfig, processor: &str) -> Result<mask::Layout> {
+    let p = client(cfg).await?.processor(processor).await?;
+    let dim = |k: &str| p.fields.get(k).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    Ok(mask::Layout { processor: processor.into(), width: dim("image_width"), height: dim("image_height"), regions: p.regions })
+}
+
+fn worker(cfg: &MediaConfig, client: Client) -> Result<Worker> {
+    let store = Store::open(&cfg.storage, &cfg.data_dir)?;
+    let identities = Identities::read(&cfg.identity_file())
+        .with_context(|| "the media worker needs the identity that decrypts raw uploads (identity_file)")?;
+    Ok(Worker { client, store, identities, cfg: cfg.clone(), name: cfg.worker_name() })
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let cfg = MediaConfig::load(cli.config.as_deref()).context("configuration")?;
+    match cli.command {
+        Command::Run => {
+            let w = worker(&cfg, client(&cfg).await?)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::signal::ctrl_c().await;
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                });
+            }
+            #[cfg(unix)]
+            {
+                let stop = stop.clone();
+                if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    tokio::spawn(async move {
+                        term.recv().await;
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    });
+                }
+            }
+            log::info!("media worker {} polling {} (storage: {})", w.name, cfg.registry_url, w.store.describe());
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            w.run(stop).await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        }
+        Command::Probe { file } => {
+            let p = tokio::task::spawn_blocking(move || probe::probe(&file)).await??;
+            println!("{p:#?}");
+        }
+        Command::Anonymise { input, output, processor } => {
+            let layout = layout(&cfg, &processor).await?;
+            let settings = cfg.anonymise.clone();
+            let done = tokio::task::spawn_blocking(move || -> Result<u64> {
+                let p = probe::probe(&input)?;
+                let m = mask::Mask::for_video(&layout, p.width, p.height)?;
+                Ok(anonymise::anonymise(&input, &output, &p, &m, &settings, &mut |_| {})?.frames)
+            })
+            .await??;
+            println!("anonymised {done} frames");
+        }
+        Command::ExtractFrames { video, dir, step } => {
+            std::fs::create_dir_all(&dir)?;
+            let settings = FrameSettings { step, ..cfg.frames.clone() };
+            let (n, total) = tokio::task::spawn_blocking(move || {
+                frames::extract(&video, &settings, &mut |i, bytes| {
+                    std::fs::write(dir.join(format!("{i:06}.jpg")), bytes)
+                        .map_err(|e| endoreg_media::video::MediaError::internal("write", e))
+                })
+            })
+            .await??;
+            println!("{n} of {total} frames written");
+        }
+        Command::Snapshot { video, index, output } => {
+            tokio::task::spawn_blocking(move || frames::snapshot_png(&video, index, &output)).await??;
+        }
+        Command::DemoVideo { output, processor, width, height, seconds, fps, noise } => {
+            let layout = layout(&cfg, &processor).await?;
+            let spec = demo::DemoSpec {
+                width,
+                height,
+                fps,
+                frames: seconds * u64::from(fps),
+                layout,
+                patient: demo::FakePatient::default(),
+                noise,
+                encoding: H264Settings { crf: 18, preset: "veryfast".into(), threads: 0 },
+            };
+            let n = tokio::task::spawn_blocking(move || demo::generate(&output, &spec)).await??;
+            println!("{n} frames written");
+        }
+        Command::Demo { processor, seconds } => {
+            let c = client(&cfg).await?;
+            let w = worker(&cfg, c.clone())?;
+            let outcome = endoreg_media::demo_run::run(&w, &cfg, &processor, seconds).await?;
+            if !outcome.ok {
+                bail!("the demo video was not processed: {}", outcome.detail);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The worker's side of the registry API: typed calls with a service token. Errors tell apart what the
+//! registry refused (the request or the data is wrong: do not retry) from what did not get through.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use endoreg_common::api::{
+    FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, MediaIdentity, Report, ReportPatch, StateChange, TermEntry, UploadMetadata,
+    UploadResult, Video, VideoPatch,
+};
+use endoreg_common::problem::Problem;
+use endoreg_common::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the registry refused {what}: {status} {detail}")]
+    Refused { what: String, status: u16, detail: String },
+    #[error("the registry is unreachable or failed ({what}): {detail}")]
+    Unavailable { what: String, detail: String },
+}
+
+impl ClientError {
+    /// Whether the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unavailable { .. } => true,
+            ClientError::Refused { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Refused { status, .. } => Some(*status),
+            ClientError::Unavailable { .. } => None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Secret) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Unavailable { what: "the HTTP client".into(), detail: e.to_string() })?;
+        Ok(Client { http, base: base.trim_end_matches('/').to_owned(), token })
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        if_match: Option<i64>,
+    ) -> Result<Option<T>, ClientError> {
+        let what = format!("{method} {path}");
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(self.token.expose());
+        if let Some(v) = if_match {
+            req = req.header(reqwest::header::IF_MATCH, format!("\"{v}\""));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.map_err(|e| ClientError::Unavailable { what: what.clone(), detail: e.to_string() })?;
+        let status = res.status();
+        if status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        let bytes = res.bytes().await.map_err(|e| ClientError::Unavailable { what: what.clone(), detail: e.to_string() })?;
+        if !status.is_success() {
+            let detail = serde_json::from_slice::<Problem>(&bytes)
+                .ok()
+                .and_then(|p| p.detail)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
+            return Err(ClientError::Refused { what, status: status.as_u16(), detail });
+        }
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| ClientError::Unavailable { what, detail: format!("unexpected answer: {e}") })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send::<(), T>(Method::GET, path, None, None)
+            .await?
+            .ok_or_else(|| ClientError::Unavailable { what: path.into(), detail: "empty answer".into() })
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        if_match: Option<i64>,
+    ) -> Result<T, ClientError> {
+        self.send(method, path, Some(body), if_match)
+            .await?
+            .ok_or_else(|| ClientError::Unavailable { what: path.into(), detail: "empty answer".into() })
+    }
+
+    /// Uploads a local file (streamed) with its metadata; the answer is the video or report and its job.
+    pub async fn upload(&self, path: &std::path::Path, metadata: &UploadMetadata) -> Result<UploadResult, ClientError> {
+        use reqwest::multipart::{Form, Part};
+        let what = "POST /api/v1/uploads".to_owned();
+        let unavailable = |detail: String| ClientError::Unavailable { what: what.clone(), detail };
+        let file = tokio::fs::File::open(path).await.map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let meta = serde_json::to_vec(metadata).map_err(|e| unavailable(e.to_string()))?;
+        let form = Form::new()
+            .part("metadata", Part::bytes(meta).mime_str("application/json").map_err(|e| unavailable(e.to_string()))?)
+            .part("file", Part::stream(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file))).file_name("upload"));
+        let res = self
+            .http
+            .post(format!("{}/api/v1/uploads", self.base))
+            .bearer_auth(self.token.expose())
+            .timeout(Duration::from_secs(4 * 3600))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(|e| unavailable(e.to_string()))?;
+        if !status.is_success() {
+            let detail = serde_json::from_slice::<Problem>(&bytes).ok().and_then(|p| p.detail).unwrap_or_default();
+            return Err(ClientError::Refused { what, status: status.as_u16(), detail });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| unavailable(format!("unexpected answer: {e}")))
+    }
+
+    pub async fn claim(&self, claim: &JobClaim) -> Result<Option<Job>, ClientError> {
+        self.send(Method::POST, "/api/v1/jobs/claim", Some(claim), None).await
+    }
+
+    pub async fn heartbeat(&self, job: i64, hb: &JobHeartbeat) -> Result<Job, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/jobs/{job}/heartbeat"), hb, None).await
+    }
+
+    pub async fn complete(&self, job: i64, done: &JobCompletion) -> Result<Job, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/jobs/{job}/complete"), done, None).await
+    }
+
+    pub async fn job_identity(&self, job: i64) -> Result<MediaIdentity, ClientError> {
+        self.get(&format!("/api/v1/jobs/{job}/identity")).await
+    }
+
+    pub async fn record_identity(&self, job: i64, found: &MediaIdentity) -> Result<MediaIdentity, ClientError> {
+        self.call(Method::PUT, &format!("/api/v1/jobs/{job}/identity"), found, None).await
+    }
+
+    pub async fn video(&self, id: i64) -> Result<Video, ClientError> {
+        self.get(&format!("/api/v1/videos/{id}")).await
+    }
+
+    pub async fn patch_video(&self, v: &Video, patch: &VideoPatch) -> Result<Video, ClientError> {
+        self.call(Method::PATCH, &format!("/api/v1/videos/{}", v.id), patch, Some(v.version)).await
+    }
+
+    pub async fn video_state(&self, v: &Video, state: &str, detail: Option<String>) -> Result<Video, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/videos/{}/state", v.id), &StateChange { state: state.into(), detail }, Some(v.version))
+            .await
+    }
+
+    pub async fn put_frame_set(&self, id: i64, set: &FrameSet) -> Result<Video, ClientError> {
+        self.call(Method::PUT, &format!("/api/v1/videos/{id}/frame-sets/{}", set.source), set, None).await
+    }
+
+    pub async fn processor(&self, name: &str) -> Result<TermEntry, ClientError> {
+        self.get(&format!("/api/v1/terminology/endoscopy_processor/{name}")).await
+    }
+
+    pub async fn report(&self, id: i64) -> Result<Report, ClientError> {
+        self.get(&format!("/api/v1/reports/{id}")).await
+    }
+
+    pub async fn patch_report(&self, r: &Report, patch: &ReportPatch) -> Result<Report, ClientError> {
+        self.call(Method::PATCH, &format!("/api/v1/reports/{}", r.id), patch, Some(r.version)).await
+    }
+
+    pub async fn report_state(&self, r: &Report, state: &str) -> Result<Report, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/reports/{}/state", r.id),
+            &StateChange { state: state.into(), detail: None },
+            Some(r.version),
+        )
+        .await
+    }
+}

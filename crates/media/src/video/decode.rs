@@ -1,0 +1,99 @@
+//! Reading a video's frames in order, with FFmpeg's frame-threaded decoding and strict error detection:
+//! a damaged packet is an error naming where it is, not a silently concealed frame.
+
+use std::path::Path;
+
+use ffmpeg::codec::threading;
+use ffmpeg::{Dictionary, Packet, frame};
+use ffmpeg_next as ffmpeg;
+
+use super::MediaError;
+use super::probe::{open_input, video_stream};
+
+pub struct FrameSource {
+    input: ffmpeg::format::context::Input,
+    stream: usize,
+    pub decoder: ffmpeg::decoder::Video,
+    time_base: ffmpeg::Rational,
+    eof_sent: bool,
+    /// Frames handed out so far.
+    pub frames: u64,
+}
+
+impl FrameSource {
+    pub fn open(path: &Path, threads: usize) -> Result<Self, MediaError> {
+        super::init();
+        let input = open_input(path)?;
+        let stream = video_stream(&input)?;
+        let st = input.stream(stream).ok_or(MediaError::NoVideoStream)?;
+        let time_base = st.time_base();
+        let mut ctx = ffmpeg::codec::context::Context::from_parameters(st.parameters()).map_err(|e| MediaError::Corrupt(e.to_string()))?;
+        if threads > 1 {
+            ctx.set_threading(threading::Config { kind: threading::Type::Frame, count: threads, ..Default::default() });
+        }
+        let codec =
+            ffmpeg::decoder::find(ctx.id()).ok_or_else(|| MediaError::UnsupportedCodec(format!("{:?}", ctx.id()).to_lowercase()))?;
+        let mut opts = Dictionary::new();
+        // Fail on bitstream damage instead of concealing it: a concealed frame may show what it should not.
+        opts.set("err_detect", "explode");
+        let decoder = ctx
+            .decoder()
+            .open_as_with(codec, opts)
+            .and_then(|d| d.video())
+            .map_err(|e| MediaError::UnsupportedCodec(format!("{}: {e}", codec.name())))?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(MediaError::BadDimensions { width: decoder.width(), height: decoder.height(), max: super::probe::MAX_DIMENSION });
+        }
+        Ok(FrameSource { input, stream, decoder, time_base, eof_sent: false, frames: 0 })
+    }
+
+    pub fn time_base(&self) -> ffmpeg::Rational {
+        self.time_base
+    }
+
+    fn position(&self) -> String {
+        format!("after frame {}", self.frames)
+    }
+
+    /// Decodes the next frame into `out`; `false` at the end of the video.
+    pub fn next(&mut self, out: &mut frame::Video) -> Result<bool, MediaError> {
+        loop {
+            match self.decoder.receive_frame(out) {
+                Ok(()) => {
+                    self.frames += 1;
+                    return Ok(true);
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(false),
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::error::EAGAIN => {}
+                Err(e) => return Err(MediaError::Corrupt(format!("a frame cannot be decoded {} ({e})", self.position()))),
+            }
+            if self.eof_sent {
+                return Ok(false);
+            }
+            let mut packet = Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    if packet.stream() != self.stream {
+                        continue;
+                    }
+                    if let Err(e) = self.decoder.send_packet(&packet) {
+                        return Err(MediaError::Corrupt(format!("undecodable data {} ({e})", self.position())));
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    self.decoder.send_eof().map_err(|e| MediaError::Corrupt(e.to_string()))?;
+                    self.eof_sent = true;
+                }
+                Err(e) => return Err(MediaError::Truncated(format!("reading stops {} ({e})", self.position()))),
+            }
+        }
+    }
+}
+
+/// Decodes a whole video and counts its frames (verification of a written file).
+pub fn count_frames(path: &Path) -> Result<u64, MediaError> {
+    let mut src = FrameSource::open(path, super::cores())?;
+    let mut frame = frame::Video::empty();
+    while src.next(&mut frame)? {}
+    Ok(src.frames)
+}

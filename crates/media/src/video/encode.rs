@@ -1,0 +1,125 @@
+//! Writing H.264 (libx264) into MP4, the format of every anonymised video.
+
+use std::path::Path;
+
+use ffmpeg::codec::threading;
+use ffmpeg::{Dictionary, Packet, Rational, format, frame};
+use ffmpeg_next as ffmpeg;
+use serde::{Deserialize, Serialize};
+
+use super::MediaError;
+
+/// libx264 settings: the same names and values as `ffmpeg -c:v libx264 -preset P -crf C`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct H264Settings {
+    /// Constant rate factor: 0 (lossless) to 51; 18–23 keeps endoscopic detail.
+    pub crf: u8,
+    /// ultrafast … veryslow: speed against size.
+    pub preset: String,
+    /// Encoder threads; 0 lets x264 choose (all cores).
+    pub threads: usize,
+}
+
+impl Default for H264Settings {
+    fn default() -> Self {
+        Self { crf: 20, preset: "veryfast".into(), threads: 0 }
+    }
+}
+
+impl H264Settings {
+    pub fn check(&self) -> Result<(), String> {
+        const PRESETS: [&str; 10] =
+            ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+        if self.crf > 51 {
+            return Err(format!("crf {} is outside 0..=51", self.crf));
+        }
+        if !PRESETS.contains(&self.preset.as_str()) {
+            return Err(format!("preset `{}` is not one of {}", self.preset, PRESETS.join(", ")));
+        }
+        Ok(())
+    }
+}
+
+pub struct H264Writer {
+    output: format::context::Output,
+    encoder: ffmpeg::encoder::Video,
+    encoder_time_base: Rational,
+    stream_time_base: Rational,
+    pub frames: u64,
+}
+
+fn internal(context: &str) -> impl FnOnce(ffmpeg::Error) -> MediaError + '_ {
+    move |e| MediaError::internal(context, e)
+}
+
+impl H264Writer {
+    /// An MP4 at `path` for `width`×`height` YUV420P frames with timestamps in `time_base`.
+    pub fn create(
+        path: &Path,
+        width: u32,
+        height: u32,
+        time_base: Rational,
+        frame_rate: Rational,
+        settings: &H264Settings,
+    ) -> Result<Self, MediaError> {
+        super::init();
+        settings.check().map_err(|e| MediaError::internal("libx264 settings", e))?;
+        let mut output = format::output_as(&path, "mp4").map_err(internal("cannot create the MP4 output"))?;
+        let codec = ffmpeg::encoder::find_by_name("libx264")
+            .ok_or_else(|| MediaError::internal("libx264", "this FFmpeg has no libx264 encoder (install an FFmpeg built with x264)"))?;
+        let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
+        let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
+        ctx.set_threading(threading::Config { kind: threading::Type::Frame, count: settings.threads, ..Default::default() });
+        let mut enc = ctx.encoder().video().map_err(internal("libx264"))?;
+        enc.set_width(width);
+        enc.set_height(height);
+        enc.set_format(format::Pixel::YUV420P);
+        enc.set_time_base(time_base);
+        enc.set_frame_rate(Some(frame_rate));
+        if global_header {
+            enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        }
+        let mut opts = Dictionary::new();
+        opts.set("crf", &settings.crf.to_string());
+        opts.set("preset", &settings.preset);
+        let encoder = enc.open_as_with(codec, opts).map_err(internal("cannot open libx264"))?;
+        {
+            let mut stream = output.add_stream(codec).map_err(internal("cannot add the video stream"))?;
+            stream.set_parameters(&encoder);
+            stream.set_time_base(time_base);
+            stream.set_rate(frame_rate);
+            stream.set_avg_frame_rate(frame_rate);
+        }
+        let mut mux_opts = Dictionary::new();
+        // The index at the front: the anonymised video streams in a browser without a full download.
+        mux_opts.set("movflags", "+faststart");
+        output.write_header_with(mux_opts).map_err(internal("cannot write the MP4 header"))?;
+        let stream_time_base = output.stream(0).map(|s| s.time_base()).unwrap_or(time_base);
+        Ok(H264Writer { output, encoder, encoder_time_base: time_base, stream_time_base, frames: 0 })
+    }
+
+    pub fn write(&mut self, frame: &frame::Video) -> Result<(), MediaError> {
+        self.encoder.send_frame(frame).map_err(internal("libx264 refused a frame"))?;
+        self.frames += 1;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<(), MediaError> {
+        let mut packet = Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(0);
+            packet.rescale_ts(self.encoder_time_base, self.stream_time_base);
+            packet.write_interleaved(&mut self.output).map_err(internal("cannot write to the MP4"))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the encoder and completes the file.
+    pub fn finish(mut self) -> Result<u64, MediaError> {
+        self.encoder.send_eof().map_err(internal("libx264 flush"))?;
+        self.drain()?;
+        self.output.write_trailer().map_err(internal("cannot complete the MP4"))?;
+        Ok(self.frames)
+    }
+}

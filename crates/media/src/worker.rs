@@ -1,0 +1,272 @@
+//! The worker loop: claim a job, keep its lease alive, process, complete — and never let one bad video
+//! take the worker down. Processing is idempotent and resumes where an earlier attempt stopped: each step
+//! checks the medium's state, and every product is stored under a content-addressed key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use endoreg_common::api::{FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, Video, VideoMetadata, VideoPatch};
+use endoreg_common::storage::{Identities, StorageError, Store, keys};
+
+use crate::client::{Client, ClientError};
+use crate::config::MediaConfig;
+use crate::video::mask::{Layout, Mask};
+use crate::video::{MediaError, anonymise, frames, probe};
+
+/// Why a job failed, and whether another attempt could succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Media(#[from] MediaError),
+    #[error("{0}")]
+    Registry(#[from] ClientError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Report(String),
+    #[error("the lease was lost to another worker")]
+    LeaseLost,
+}
+
+impl JobError {
+    fn retry(&self) -> bool {
+        match self {
+            JobError::Media(e) => !e.is_permanent(),
+            JobError::Registry(e) => e.is_transient(),
+            JobError::Storage(StorageError::Decrypt { .. }) => false,
+            JobError::Storage(_) => true,
+            JobError::Report(_) => false,
+            JobError::LeaseLost => true,
+        }
+    }
+}
+
+pub struct Worker {
+    pub client: Client,
+    pub store: Store,
+    pub identities: Identities,
+    pub cfg: MediaConfig,
+    pub name: String,
+}
+
+/// Runs `f` on a blocking thread (FFmpeg work must not stall the async runtime).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, MediaError> + Send + 'static) -> Result<T, MediaError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| MediaError::internal("worker thread", e))?
+}
+
+impl Worker {
+    /// Claims and processes jobs until `stop` is set.
+    pub async fn run(&self, stop: Arc<AtomicBool>) {
+        let claim = JobClaim { worker: self.name.clone(), kinds: self.cfg.kinds.clone(), lease_secs: self.cfg.lease_secs };
+        let mut warned = false;
+        while !stop.load(Ordering::Relaxed) {
+            match self.client.claim(&claim).await {
+                Ok(Some(job)) => {
+                    warned = false;
+                    self.handle(job).await;
+                }
+                Ok(None) => tokio::time::sleep(Duration::from_secs(self.cfg.poll_secs)).await,
+                Err(e) => {
+                    // Said once until it recovers, not every poll.
+                    if !warned {
+                        log::warn!("cannot claim jobs: {e}");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(self.cfg.poll_secs.max(5))).await;
+                }
+            }
+        }
+    }
+
+    /// Processes one job with a heartbeat beside it, and reports the outcome.
+    pub async fn handle(&self, job: Job) {
+        log::info!("job {} ({}) claimed, attempt {}", job.id, job.kind, job.attempts);
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let client = self.client.clone();
+            let hb = JobHeartbeat { worker: self.name.clone(), lease_secs: self.cfg.lease_secs };
+            let lost = lost.clone();
+            let every = Duration::from_secs(u64::try_from(self.cfg.lease_secs / 3).unwrap_or(10).max(5));
+            let id = job.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match client.heartbeat(id, &hb).await {
+                        Ok(_) => {}
+                        Err(e) if e.status() == Some(409) => {
+                            lost.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Err(e) => log::warn!("job {id}: heartbeat failed: {e}"),
+                    }
+                }
+            })
+        };
+        let result = match job.kind.as_str() {
+            "process_video" => self.process_video(&job, &lost).await,
+            "process_report" => self.process_report(&job, &lost).await,
+            other => Err(JobError::Report(format!("this worker does not handle `{other}` jobs"))),
+        };
+        heartbeat.abort();
+        let done = match &result {
+            Ok(()) => JobCompletion { worker: self.name.clone(), outcome: "succeeded".into(), error: None, retry: false },
+            Err(e) => JobCompletion { worker: self.name.clone(), outcome: "failed".into(), error: Some(e.to_string()), retry: e.retry() },
+        };
+        match (&result, self.client.complete(job.id, &done).await) {
+            (Ok(()), Ok(_)) => log::info!("job {} done", job.id),
+            (Err(e), Ok(j)) => log::warn!("job {} failed ({}): {e}", job.id, if j.state == "queued" { "will be retried" } else { "final" }),
+            (_, Err(e)) => log::warn!("job {}: cannot report the outcome: {e}", job.id),
+        }
+    }
+
+    fn work_dir(&self) -> Result<tempfile::TempDir, JobError> {
+        let dir = self.cfg.work_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| MediaError::internal(format!("cannot create {}", dir.display()), e))?;
+        tempfile::Builder::new()
+            .prefix("job-")
+            .tempdir_in(&dir)
+            .map_err(|e| MediaError::internal(format!("cannot create a directory in {}", dir.display()), e).into())
+    }
+
+    async fn layout(&self, video: &Video) -> Result<Layout, JobError> {
+        let name = video.processor.clone().ok_or_else(|| MediaError::Regions("the video names no endoscopy processor".into()))?;
+        let p = self.client.processor(&name).await?;
+        let dim = |k: &str| p.fields.get(k).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+        Ok(Layout { processor: name, width: dim("image_width"), height: dim("image_height"), regions: p.regions })
+    }
+
+    async fn process_video(&self, job: &Job, lost: &AtomicBool) -> Result<(), JobError> {
+        let id = job.video_id.ok_or_else(|| JobError::Report("the job names no video".into()))?;
+        let mut video = self.client.video(id).await?;
+        let work = self.work_dir()?;
+        let raw_key = video.raw_key.clone().ok_or_else(|| MediaError::NotMedia("the video has no stored file".into()))?;
+        let raw = work.path().join("raw");
+        self.store.download(&raw_key, &raw, Some(&self.identities)).await?;
+
+        // probed: what the file is.
+        let raw_for_probe = raw.clone();
+        let probed = blocking(move || probe::probe(&raw_for_probe)).await?;
+        if video.state == "uploaded" {
+            let metadata = VideoMetadata {
+                container: Some(probed.container.clone()),
+                codec: Some(probed.codec.clone()),
+                width: Some(i64::from(probed.width)),
+                height: Some(i64::from(probed.height)),
+                fps: Some(probed.fps),
+                duration_s: Some(probed.duration_s),
+                frame_count: Some(i64::try_from(probed.frame_count).unwrap_or(i64::MAX)),
+                rotation: Some(probed.rotation),
+            };
+            video = self.client.patch_video(&video, &VideoPatch { metadata: Some(metadata), ..Default::default() }).await?;
+            video = self.client.video_state(&video, "probed", None).await?;
+        }
+        check_lease(lost)?;
+
+        // anonymised: blank everything but the endoscope image, re-encode, verify.
+        let anonymised = work.path().join("anonymised.mp4");
+        if video.state == "probed" {
+            let layout = self.layout(&video).await?;
+            let mask = Mask::for_video(&layout, probed.width, probed.height)?;
+            let (input, output, settings, p) = (raw.clone(), anonymised.clone(), self.cfg.anonymise.clone(), probed.clone());
+            let done = blocking(move || anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| {})).await?;
+            let mut ingest = self.store.ingest(None, u64::MAX).await?;
+            if let Err(e) = copy_into(&anonymised, &mut ingest).await {
+                ingest.abort().await;
+                return Err(e);
+            }
+            let stored = ingest.finish(keys::anonymised_video).await?;
+            let metadata = VideoMetadata { frame_count: Some(i64::try_from(done.frames).unwrap_or(i64::MAX)), ..video.metadata.clone() };
+            video = self
+                .client
+                .patch_video(&video, &VideoPatch { anonymised_key: Some(stored.key), metadata: Some(metadata), ..Default::default() })
+                .await?;
+            video = self.client.video_state(&video, "anonymised", None).await?;
+        } else if matches!(video.state.as_str(), "anonymised") {
+            let key = video
+                .anonymised_key
+                .clone()
+                .ok_or_else(|| MediaError::internal("resume", "the video is anonymised but has no anonymised file"))?;
+            self.store.download(&key, &anonymised, None).await?;
+        }
+        drop_file(&raw);
+        check_lease(lost)?;
+
+        // frames_extracted: JPEGs of the anonymised video, never of the raw one.
+        if video.state == "anonymised" {
+            let prefix = keys::frames(&video.sha256, "anonymised");
+            // An earlier attempt may have stopped half-way.
+            self.store.delete_prefix(&prefix).await?;
+            let result = self.extract_frames(&anonymised, &prefix).await;
+            let (count, _) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = self.store.delete_prefix(&prefix).await;
+                    return Err(e);
+                }
+            };
+            let set = FrameSet {
+                source: "anonymised".into(),
+                first_frame: 0,
+                frame_count: i64::try_from(count).unwrap_or(i64::MAX),
+                step: i64::try_from(self.cfg.frames.step).unwrap_or(1),
+                format: "jpeg".into(),
+                storage_prefix: prefix,
+            };
+            video = self.client.put_frame_set(id, &set).await?;
+            self.client.video_state(&video, "frames_extracted", None).await?;
+        }
+        Ok(())
+    }
+
+    /// Extracts frames on blocking threads and uploads them as they come, through a bounded channel.
+    async fn extract_frames(&self, video: &Path, prefix: &str) -> Result<(u64, u64), JobError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(16);
+        let (input, settings) = (video.to_owned(), self.cfg.frames.clone());
+        let extraction = tokio::task::spawn_blocking(move || {
+            frames::extract(&input, &settings, &mut |i, bytes| {
+                tx.blocking_send((i, bytes)).map_err(|_| MediaError::internal("frame upload", "the uploader stopped"))
+            })
+        });
+        let mut upload_error = None;
+        while let Some((i, bytes)) = rx.recv().await {
+            if let Err(e) = self.store.put_bytes(&keys::frame(prefix, i, "jpg"), bytes).await {
+                upload_error = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        let extracted = extraction.await.map_err(|e| MediaError::internal("frame extraction", e))?;
+        if let Some(e) = upload_error {
+            return Err(e.into());
+        }
+        Ok(extracted?)
+    }
+
+    async fn process_report(&self, job: &Job, lost: &AtomicBool) -> Result<(), JobError> {
+        crate::report_job::process(self, job, lost).await
+    }
+}
+
+pub(crate) fn check_lease(lost: &AtomicBool) -> Result<(), JobError> {
+    if lost.load(Ordering::Relaxed) { Err(JobError::LeaseLost) } else { Ok(()) }
+}
+
+async fn copy_into(path: &Path, ingest: &mut endoreg_common::storage::Ingest) -> Result<(), JobError> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(path).await.map_err(|e| MediaError::internal(format!("cannot open {}", path.display()), e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).await.map_err(|e| MediaError::internal(format!("cannot read {}", path.display()), e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        ingest.write(&buf[..n]).await?;
+    }
+}
+
+/// Removes a decrypted raw file as soon as it is no longer needed (it shows the patient's name).
+fn drop_file(path: &PathBuf) {
+    let _ = std::fs::remove_file(path);
+}

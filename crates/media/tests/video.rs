@@ -1,0 +1,224 @@
+//! The video pipeline on generated videos: probe, anonymise (verified pixel by pixel where it matters),
+//! extract frames, and every kind of bad input failing with a reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
+
+use std::path::{Path, PathBuf};
+
+use endoreg_common::api::Region;
+use endoreg_media::video::demo::{self, DemoSpec, FakePatient};
+use endoreg_media::video::encode::H264Settings;
+use endoreg_media::video::frames::{self, FrameSettings};
+use endoreg_media::video::mask::{Layout, Mask};
+use endoreg_media::video::{MediaError, anonymise, probe};
+
+fn region(name: &str, kind: &str, x: i64, y: i64, width: i64, height: i64) -> Region {
+    Region { name: name.into(), kind: kind.into(), x, y, width, height }
+}
+
+/// A 1920×1080 processor layout like the knowledge base's.
+pub fn layout() -> Layout {
+    Layout {
+        processor: "test_processor".into(),
+        width: 1920,
+        height: 1080,
+        regions: vec![
+            region("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
+            region("patient_name", "patient_information", 20, 76, 540, 44),
+            region("patient_birth_date", "patient_information", 20, 168, 540, 44),
+            region("examination_date", "patient_information", 20, 240, 360, 44),
+            region("endoscope_model", "device_information", 20, 890, 540, 44),
+        ],
+    }
+}
+
+fn generate(dir: &Path, w: u32, h: u32, frames: u64) -> PathBuf {
+    let path = dir.join("demo.mp4");
+    let spec = DemoSpec {
+        width: w,
+        height: h,
+        fps: 25,
+        frames,
+        layout: layout(),
+        patient: FakePatient::default(),
+        noise: 0,
+        encoding: H264Settings { crf: 18, preset: "ultrafast".into(), threads: 0 },
+    };
+    assert_eq!(demo::generate(&path, &spec).unwrap(), frames);
+    path
+}
+
+/// Luma of the frame `index` of `video` (via PNG snapshot, decoded back).
+fn luma_of_frame(video: &Path, index: u64, dir: &Path) -> (u32, u32, Vec<u8>) {
+    let png = dir.join(format!("f{index}.png"));
+    frames::snapshot_png(video, index, &png).unwrap();
+    let decoded = image_rgb(&png);
+    let luma = decoded.2.chunks(3).map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8).collect();
+    (decoded.0, decoded.1, luma)
+}
+
+/// Decodes a PNG written by FFmpeg's encoder using FFmpeg itself (through the video module's reader).
+fn image_rgb(png: &Path) -> (u32, u32, Vec<u8>) {
+    use ffmpeg_next as ffmpeg;
+    let mut input = ffmpeg::format::input(&png).unwrap();
+    let stream = input.streams().best(ffmpeg::media::Type::Video).unwrap();
+    let idx = stream.index();
+    let mut dec = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).unwrap().decoder().video().unwrap();
+    let mut frame = ffmpeg::frame::Video::empty();
+    for (s, p) in input.packets() {
+        if s.index() == idx {
+            dec.send_packet(&p).unwrap();
+        }
+    }
+    dec.send_eof().unwrap();
+    dec.receive_frame(&mut frame).unwrap();
+    let (w, h) = (frame.width(), frame.height());
+    let stride = frame.stride(0);
+    let mut out = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h as usize {
+        out.extend_from_slice(&frame.data(0)[y * stride..y * stride + (w * 3) as usize]);
+    }
+    (w, h, out)
+}
+
+fn bright_pixels(luma: &[u8], w: u32, rect: endoreg_media::video::mask::Rect) -> usize {
+    (rect.y..rect.bottom())
+        .flat_map(|y| (rect.x..rect.right()).map(move |x| (x, y)))
+        .filter(|(x, y)| luma[(y * w + x) as usize] > 100)
+        .count()
+}
+
+#[test]
+fn a_demo_video_is_probed_anonymised_and_split_into_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (640, 360);
+    let raw = generate(dir.path(), w, h, 60);
+    let p = probe::probe(&raw).unwrap();
+    assert_eq!((p.width, p.height), (w, h));
+    assert_eq!(p.codec, "h264");
+    assert_eq!(p.container, "mov");
+    assert!((p.fps - 25.0).abs() < 0.01, "{p:?}");
+    assert_eq!(p.frame_count, 60);
+    assert!((p.duration_s - 2.4).abs() < 0.1, "{p:?}");
+    assert_eq!(p.rotation, 0);
+
+    let mask = Mask::for_video(&layout(), w, h).unwrap();
+    // The raw video shows the fake name in its overlay.
+    let (_, _, before) = luma_of_frame(&raw, 30, dir.path());
+    assert!(bright_pixels(&before, w, mask.blank[0]) > 50, "the demo draws a name");
+
+    let out = dir.path().join("anon.mp4");
+    let mut seen = 0;
+    let done =
+        anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings { crf: 20, preset: "ultrafast".into(), threads: 0 }, &mut |n| seen = n)
+            .unwrap();
+    assert_eq!(done.frames, 60);
+    assert_eq!(seen, 60);
+    let (_, _, after) = luma_of_frame(&out, 30, dir.path());
+    for rect in &mask.blank {
+        assert_eq!(bright_pixels(&after, w, *rect), 0, "overlay {rect:?} must be blank");
+    }
+    // Everything outside the endoscope image is black; the image itself still shows.
+    let outside = (0..h).flat_map(|y| (0..mask.keep.x).map(move |x| (x, y))).filter(|(x, y)| after[(y * w + x) as usize] > 30).count();
+    assert_eq!(outside, 0);
+    assert!(bright_pixels(&after, w, mask.keep) > 10_000, "the endoscope image survives");
+
+    let mut got = Vec::new();
+    let (n, total) = frames::extract(&out, &FrameSettings { step: 7, jpeg_qscale: 3, workers: 2 }, &mut |i, bytes| {
+        assert!(bytes.starts_with(&[0xFF, 0xD8]), "JPEG");
+        got.push(i);
+        Ok(())
+    })
+    .unwrap();
+    got.sort();
+    assert_eq!(total, 60);
+    assert_eq!(n, 9);
+    assert_eq!(got, (0..60).step_by(7).collect::<Vec<u64>>());
+}
+
+#[test]
+fn a_scaled_recording_is_anonymised_with_scaled_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = generate(dir.path(), 480, 270, 10);
+    let p = probe::probe(&raw).unwrap();
+    let mask = Mask::for_video(&layout(), 480, 270).unwrap();
+    let out = dir.path().join("anon.mp4");
+    anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings::default(), &mut |_| {}).unwrap();
+    let (_, _, after) = luma_of_frame(&out, 5, dir.path());
+    for rect in &mask.blank {
+        assert_eq!(bright_pixels(&after, 480, *rect), 0);
+    }
+}
+
+fn expect_err(path: &Path) -> MediaError {
+    match probe::probe(path) {
+        Err(e) => e,
+        Ok(p) => {
+            let mask = Mask::for_video(&layout(), p.width, p.height).unwrap();
+            let out = path.with_extension("anon.mp4");
+            let r =
+                anonymise::anonymise(path, &out, &p, &mask, &H264Settings { crf: 30, preset: "ultrafast".into(), threads: 0 }, &mut |_| {});
+            r.expect_err("bad input must fail")
+        }
+    }
+}
+
+#[test]
+fn bad_videos_fail_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = generate(dir.path(), 320, 180, 50);
+    let bytes = std::fs::read(&good).unwrap();
+
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(expect_err(&empty), MediaError::Empty));
+
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "Befund: unauffällig\n".repeat(500)).unwrap();
+    let e = expect_err(&text);
+    assert!(matches!(e, MediaError::NotMedia(_)), "{e}");
+
+    let truncated = dir.path().join("truncated.mp4");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let e = expect_err(&truncated);
+    assert!(matches!(e, MediaError::Truncated(_) | MediaError::Corrupt(_)), "{e}");
+
+    // Damage in the middle of the picture data.
+    let mut damaged = bytes.clone();
+    let start = damaged.len() / 2;
+    for b in &mut damaged[start..start + 2000] {
+        *b ^= 0x5A;
+    }
+    let corrupt = dir.path().join("corrupt.mp4");
+    std::fs::write(&corrupt, &damaged).unwrap();
+    let e = expect_err(&corrupt);
+    assert!(matches!(e, MediaError::Corrupt(_) | MediaError::Truncated(_)), "{e}");
+    assert!(e.is_permanent());
+
+    // Declared sizes that cannot be real.
+    for (w, h) in [(0, 0), (100_000, 100_000)] {
+        let y4m = dir.path().join(format!("size{w}.y4m"));
+        let mut f = format!("YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420jpeg\nFRAME\n").into_bytes();
+        f.extend(vec![0u8; 1000]);
+        std::fs::write(&y4m, f).unwrap();
+        let e = expect_err(&y4m);
+        assert!(matches!(e, MediaError::BadDimensions { .. } | MediaError::NotMedia(_)), "{w}x{h}: {e}");
+    }
+
+    // No video stream (an audio-only container) is named as such.
+    let wav = dir.path().join("sound.wav");
+    let mut f = b"RIFF".to_vec();
+    f.extend(36u32.to_le_bytes());
+    f.extend(b"WAVEfmt ");
+    f.extend(16u32.to_le_bytes());
+    f.extend(1u16.to_le_bytes());
+    f.extend(1u16.to_le_bytes());
+    f.extend(8000u32.to_le_bytes());
+    f.extend(16000u32.to_le_bytes());
+    f.extend(2u16.to_le_bytes());
+    f.extend(16u16.to_le_bytes());
+    f.extend(b"data");
+    f.extend(0u32.to_le_bytes());
+    std::fs::write(&wav, f).unwrap();
+    assert!(matches!(expect_err(&wav), MediaError::NoVideoStream));
+}
