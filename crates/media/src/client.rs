@@ -55,6 +55,11 @@ impl Client {
         Ok(Client { http, base: base.trim_end_matches('/').to_owned(), token })
     }
 
+    /// The token this client sends (for tests and tools that call routes this client does not wrap).
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,

@@ -18,6 +18,8 @@ pub struct FrameSource {
     eof_sent: bool,
     /// Frames handed out so far.
     pub frames: u64,
+    /// Frames the container announces, when it does.
+    expected: Option<u64>,
 }
 
 impl FrameSource {
@@ -27,6 +29,7 @@ impl FrameSource {
         let stream = video_stream(&input)?;
         let st = input.stream(stream).ok_or(MediaError::NoVideoStream)?;
         let time_base = st.time_base();
+        let expected = u64::try_from(st.frames()).ok().filter(|n| *n > 0);
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(st.parameters()).map_err(|e| MediaError::Corrupt(e.to_string()))?;
         if threads > 1 {
             ctx.set_threading(threading::Config { kind: threading::Type::Frame, count: threads, ..Default::default() });
@@ -44,7 +47,7 @@ impl FrameSource {
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(MediaError::BadDimensions { width: decoder.width(), height: decoder.height(), max: super::probe::MAX_DIMENSION });
         }
-        Ok(FrameSource { input, stream, decoder, time_base, eof_sent: false, frames: 0 })
+        Ok(FrameSource { input, stream, decoder, time_base, eof_sent: false, frames: 0, expected })
     }
 
     pub fn time_base(&self) -> ffmpeg::Rational {
@@ -52,7 +55,18 @@ impl FrameSource {
     }
 
     fn position(&self) -> String {
-        format!("after frame {}", self.frames)
+        match self.expected {
+            Some(n) => format!("after frame {} of {n}", self.frames),
+            None => format!("after frame {}", self.frames),
+        }
+    }
+
+    /// An error at the end of the data: a cut-off file when frames are missing, damage otherwise.
+    fn ending_error(&self, e: ffmpeg::Error) -> MediaError {
+        match self.expected {
+            Some(n) if self.frames < n => MediaError::Truncated(format!("the file ends after frame {} of {n}", self.frames)),
+            _ => MediaError::Corrupt(format!("the last frames cannot be decoded {} ({e})", self.position())),
+        }
     }
 
     /// Decodes the next frame into `out`; `false` at the end of the video.
@@ -65,6 +79,7 @@ impl FrameSource {
                 }
                 Err(ffmpeg::Error::Eof) => return Ok(false),
                 Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::error::EAGAIN => {}
+                Err(e) if self.eof_sent => return Err(self.ending_error(e)),
                 Err(e) => return Err(MediaError::Corrupt(format!("a frame cannot be decoded {} ({e})", self.position()))),
             }
             if self.eof_sent {
@@ -81,10 +96,12 @@ impl FrameSource {
                     }
                 }
                 Err(ffmpeg::Error::Eof) => {
-                    self.decoder.send_eof().map_err(|e| MediaError::Corrupt(e.to_string()))?;
                     self.eof_sent = true;
+                    if let Err(e) = self.decoder.send_eof() {
+                        return Err(self.ending_error(e));
+                    }
                 }
-                Err(e) => return Err(MediaError::Truncated(format!("reading stops {} ({e})", self.position()))),
+                Err(e) => return Err(self.ending_error(e)),
             }
         }
     }

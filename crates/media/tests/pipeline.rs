@@ -1,0 +1,242 @@
+//! The media worker against a real registry (SQLite, served on loopback): good videos end up anonymised
+//! with their frames stored; bad ones fail their job with a reason a data manager understands, leave
+//! nothing partial in storage, and do not stop the worker.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
+
+use std::path::{Path, PathBuf};
+
+use endoreg_common::access::Role;
+use endoreg_common::api::{JobClaim, MediaIdentity, TokenCreate, UploadMetadata, Video};
+use endoreg_common::secret::Secret;
+use endoreg_common::storage::{Identities, Store};
+use endoreg_media::client::Client;
+use endoreg_media::config::MediaConfig;
+use endoreg_media::video::demo::{self, DemoSpec, FakePatient};
+use endoreg_media::video::encode::H264Settings;
+use endoreg_media::video::frames::FrameSettings;
+use endoreg_media::video::mask::Layout;
+use endoreg_media::worker::Worker;
+use endoreg_registry::config::RegistryConfig;
+use endoreg_registry::db::{ConnectOptions, Db};
+
+struct Harness {
+    worker: Worker,
+    dir: tempfile::TempDir,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// A registry with our knowledge base (plus a processor whose layout fits no video) and a worker.
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = Db::connect(&format!("sqlite://{}", data.join("registry.db").display()), &ConnectOptions::default()).await.unwrap();
+    db.migrate().await.unwrap();
+    endoreg_registry::kb::load(&db, &endoreg_registry::kb::ours::Files::builtin()).await.unwrap();
+    let square = "[[endoscopy_processor]]\nname = \"square_processor\"\nimage_width = 1024\nimage_height = 1024\n\
+                  regions = [{ name = \"endoscope_image\", kind = \"endoscope_image\", x = 100, y = 100, width = 800, height = 800 }]\n";
+    endoreg_registry::kb::load(&db, &endoreg_registry::kb::ours::Files(vec![("square.toml".into(), square.into())])).await.unwrap();
+    let token =
+        endoreg_registry::service::tokens::create(&db, &TokenCreate { name: "worker".into(), role: Role::Service, expires_in_days: None })
+            .await
+            .unwrap();
+    let cfg = RegistryConfig { data_dir: data.clone(), ..RegistryConfig::default() };
+    let app = endoreg_registry::http::router(db, &cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let media_cfg = MediaConfig {
+        data_dir: data.clone(),
+        registry_url: format!("http://127.0.0.1:{port}"),
+        lease_secs: 60,
+        anonymise: H264Settings { crf: 28, preset: "ultrafast".into(), threads: 0 },
+        frames: FrameSettings { step: 5, jpeg_qscale: 5, workers: 2 },
+        ..MediaConfig::default()
+    };
+    let client = Client::new(&media_cfg.registry_url, Secret::new(token.token)).unwrap();
+    let store = Store::open(&media_cfg.storage, &data).unwrap();
+    let identities = Identities::read(&cfg.local_key_file()).unwrap();
+    let worker = Worker { client, store, identities, cfg: media_cfg, name: "test-worker".into() };
+    Harness { worker, dir, _server: server }
+}
+
+fn olympus_layout() -> Layout {
+    use endoreg_common::api::Region;
+    let r = |name: &str, kind: &str, x, y, width, height| Region { name: name.into(), kind: kind.into(), x, y, width, height };
+    Layout {
+        processor: "olympus_cv_1500".into(),
+        width: 1920,
+        height: 1080,
+        regions: vec![
+            r("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
+            r("patient_name", "patient_information", 20, 76, 540, 44),
+            r("patient_birth_date", "patient_information", 20, 168, 540, 44),
+        ],
+    }
+}
+
+fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
+    let path = dir.join(name);
+    let spec = DemoSpec {
+        width: 480,
+        height: 270,
+        fps: 25,
+        frames,
+        layout: olympus_layout(),
+        patient: FakePatient::default(),
+        noise: 0,
+        encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0 },
+    };
+    demo::generate(&path, &spec).unwrap();
+    path
+}
+
+async fn upload(h: &Harness, file: &Path, processor: &str) -> Video {
+    let meta = UploadMetadata {
+        center: "demo_center".into(),
+        processor: Some(processor.into()),
+        patient_examination_id: None,
+        pdf_type: None,
+        identity: Some(MediaIdentity { patient_last_name: Some("Mustermann".into()), ..Default::default() }),
+    };
+    h.worker.client.upload(file, &meta).await.unwrap().video.unwrap()
+}
+
+/// Lets the worker take every queued job.
+async fn drain(h: &Harness) {
+    let claim = JobClaim { worker: h.worker.name.clone(), kinds: vec!["process_video".into()], lease_secs: 60 };
+    while let Some(job) = h.worker.client.claim(&claim).await.unwrap() {
+        h.worker.handle(job).await;
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(d: &Path, base: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), base, out);
+            } else {
+                out.push(e.path().strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_videos_are_processed_and_bad_ones_fail_cleanly() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let good = demo_video(&src, "good.mp4", 40);
+    let bytes = std::fs::read(&good).unwrap();
+
+    // Bad inputs, generated here: cut off, damaged mid-stream, not a video behind an MP4 signature, a
+    // processor whose layout does not fit.
+    let truncated = src.join("truncated.mp4");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let mut damaged = bytes.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid..mid + 3000].iter_mut().for_each(|b| *b ^= 0xA5);
+    let corrupt = src.join("corrupt.mp4");
+    std::fs::write(&corrupt, &damaged).unwrap();
+    let fake = src.join("fake.mp4");
+    let mut f = vec![0, 0, 0, 0x20];
+    f.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2mp41");
+    f.extend(std::iter::repeat_n(b'x', 50_000));
+    std::fs::write(&fake, f).unwrap();
+    let other = demo_video(&src, "other.mp4", 20);
+
+    let v_trunc = upload(&h, &truncated, "olympus_cv_1500").await;
+    let v_corrupt = upload(&h, &corrupt, "olympus_cv_1500").await;
+    let v_fake = upload(&h, &fake, "olympus_cv_1500").await;
+    let v_square = upload(&h, &other, "square_processor").await;
+    let v_good = upload(&h, &good, "olympus_cv_1500").await;
+    drain(&h).await;
+
+    let get = |v: &Video| {
+        let c = h.worker.client.clone();
+        let id = v.id;
+        async move { c.video(id).await.unwrap() }
+    };
+    let good_now = get(&v_good).await;
+    assert_eq!(good_now.state, "frames_extracted", "{good_now:?}");
+    assert_eq!(good_now.metadata.width, Some(480));
+    assert_eq!(good_now.metadata.frame_count, Some(40));
+    assert_eq!(good_now.frame_sets[0].frame_count, 8);
+    let stored = files_under(&h.dir.path().join("data/storage"));
+    let frames: Vec<&String> = stored.iter().filter(|f| f.starts_with(&format!("frames/{}/anonymised/", good_now.sha256))).collect();
+    assert_eq!(frames.len(), 8, "{stored:#?}");
+    assert!(stored.iter().any(|f| f.starts_with("anonymised/")), "{stored:#?}");
+
+    for (v, needle) in [
+        (&v_trunc, "cut off"),
+        (&v_corrupt, "damaged"),
+        (&v_fake, "not a readable video"),
+        (&v_square, "but processor `square_processor` produces 1024x1024"),
+    ] {
+        let now = get(v).await;
+        assert_eq!(now.state, "failed", "video {} should have failed: {now:?}", v.id);
+        let detail = now.state_detail.clone().unwrap_or_default();
+        assert!(detail.contains(needle), "video {}: `{needle}` not in `{detail}`", v.id);
+        // Nothing of a failed video stays: no anonymised file, no frames.
+        assert!(!stored.iter().any(|f| f.contains(&now.sha256) && !f.starts_with("raw/")), "{stored:#?}");
+    }
+    // The bad inputs are permanent failures: their jobs are failed, not queued for another attempt.
+    let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(&h, "/api/v1/jobs?state=failed").await).unwrap();
+    assert_eq!(jobs["total"], 4, "{jobs}");
+    // Only one anonymised video exists (the good one), and the work directory is empty again.
+    assert_eq!(stored.iter().filter(|f| f.starts_with("anonymised/")).count(), 1);
+    assert!(files_under(&h.worker.cfg.work_dir()).is_empty(), "{:?}", files_under(&h.worker.cfg.work_dir()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_run_twice_leaves_one_result() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let video = upload(&h, &demo_video(&src, "v.mp4", 20), "olympus_cv_1500").await;
+    drain(&h).await;
+    let first = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!(first.state, "frames_extracted");
+    let before = files_under(&h.dir.path().join("data/storage"));
+    // The finished job is queued again (as after a crash or a retry by a data manager) and runs again.
+    let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(&h, &format!("/api/v1/jobs?video_id={}", video.id)).await).unwrap();
+    let job_id = jobs["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(reqwest_post(&h, &format!("/api/v1/jobs/{job_id}/retry")).await, 200);
+    // The video is not failed, so it keeps its state; the job runs again and changes nothing.
+    drain(&h).await;
+    let after = files_under(&h.dir.path().join("data/storage"));
+    assert_eq!(before, after, "a second run must not add or change stored objects");
+    let second = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!(second.anonymised_key, first.anonymised_key);
+    assert_eq!(second.frame_sets, first.frame_sets);
+}
+
+async fn reqwest_get(h: &Harness, path: &str) -> String {
+    let token = worker_token(h);
+    reqwest::Client::new()
+        .get(format!("{}{path}", h.worker.cfg.registry_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn reqwest_post(h: &Harness, path: &str) -> u16 {
+    let token = worker_token(h);
+    reqwest::Client::new().post(format!("{}{path}", h.worker.cfg.registry_url)).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+fn worker_token(h: &Harness) -> String {
+    // The service role may read jobs and retry them (write_media).
+    h.worker.client.token().expose().to_owned()
+}
