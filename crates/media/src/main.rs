@@ -151,7 +151,9 @@ async fn run(cli: Cli) -> Result<()> {
             let done = tokio::task::spawn_blocking(move || -> Result<u64> {
                 let p = probe::probe(&input)?;
                 let m = mask::Mask::for_video(&layout, p.width, p.height)?;
-                Ok(anonymise::anonymise(&input, &output, &p, &m, &settings, &mut |_| {})?.frames)
+                let done = anonymise::anonymise(&input, &output, &p, &m, &settings, &mut |_| {})?;
+                anonymise::verify(&output, done.frames)?;
+                Ok(done.frames)
             })
             .await??;
             println!("anonymised {done} frames");

@@ -170,7 +170,12 @@ impl Worker {
             let layout = self.layout(&video).await?;
             let mask = Mask::for_video(&layout, probed.width, probed.height)?;
             let (input, output, settings, p) = (raw.clone(), anonymised.clone(), self.cfg.anonymise.clone(), probed.clone());
-            let done = blocking(move || anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| {})).await?;
+            let done = blocking(move || {
+                let done = anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| {})?;
+                anonymise::verify(&output, done.frames)?;
+                Ok(done)
+            })
+            .await?;
             let mut ingest = self.store.ingest(None, u64::MAX).await?;
             if let Err(e) = copy_into(&anonymised, &mut ingest).await {
                 ingest.abort().await;
