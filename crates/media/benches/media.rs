@@ -55,7 +55,7 @@ fn generate(path: &Path, frames: u64, noise: u8) {
         layout: layout(),
         patient: FakePatient::default(),
         noise,
-        encoding: H264Settings { crf: 18, preset: PRESET.into(), threads: 0 },
+        encoding: H264Settings { crf: 18, preset: PRESET.into(), threads: 0, ..H264Settings::default() },
     };
     demo::generate(path, &spec).unwrap();
 }
@@ -138,7 +138,7 @@ fn peak_memory(dir: &Path, rows: &mut Vec<Row>) {
     let big = dir.join("big.mp4");
     let started = Instant::now();
     // About 1 GiB: large, noisy 1080p frames until the file is big enough.
-    let frames = 4200;
+    let frames = 5000;
     generate(&big, frames, 40);
     let size = std::fs::metadata(&big).unwrap().len();
     eprintln!("generated {:.2} GB ({frames} frames) in {:.0} s", size as f64 / 1e9, started.elapsed().as_secs_f64());
@@ -251,7 +251,7 @@ fn main() {
     for run in 0..3 {
         let out = dir.path().join(format!("anon{run}.mp4"));
         let t = Instant::now();
-        let done = anonymise::anonymise(&input, &out, &p, &mask, &H264Settings { crf: CRF, preset: PRESET.into(), threads: 0 }, &mut |_| {}).unwrap();
+        let done = anonymise::anonymise(&input, &out, &p, &mask, &H264Settings { crf: CRF, preset: PRESET.into(), ..H264Settings::default() }, &mut |_| {}).unwrap();
         ours.push(t.elapsed().as_secs_f64());
         assert_eq!(done.frames, frames_n);
         let cli = dir.path().join(format!("cli{run}.mp4"));

@@ -39,7 +39,7 @@ pub async fn run(worker: &Worker, cfg: &MediaConfig, processor: &str, seconds: u
         layout,
         patient: patient.clone(),
         noise: 0,
-        encoding: H264Settings { crf: 18, preset: "veryfast".into(), threads: 0 },
+        encoding: H264Settings { crf: 18, preset: "veryfast".into(), threads: 0, ..H264Settings::default() },
     };
     let raw_path = raw.clone();
     let frames_written = tokio::task::spawn_blocking(move || demo::generate(&raw_path, &spec)).await??;

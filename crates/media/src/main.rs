@@ -34,12 +34,15 @@ enum Command {
     Run,
     /// Print what a video file is.
     Probe { file: PathBuf },
-    /// Anonymise a local video with a processor's layout from the registry.
+    /// Anonymise a local video with a processor's layout from the registry (or from a TOML file with
+    /// `processor`, `width`, `height` and `regions = [{name, kind, x, y, width, height}]`).
     Anonymise {
         input: PathBuf,
         output: PathBuf,
+        #[arg(long, required_unless_present = "layout_file")]
+        processor: Option<String>,
         #[arg(long)]
-        processor: String,
+        layout_file: Option<PathBuf>,
     },
     /// Write every STEP-th frame of a video as JPEG files into DIR.
     ExtractFrames {
@@ -145,8 +148,15 @@ async fn run(cli: Cli) -> Result<()> {
             let p = tokio::task::spawn_blocking(move || probe::probe(&file)).await??;
             println!("{p:#?}");
         }
-        Command::Anonymise { input, output, processor } => {
-            let layout = layout(&cfg, &processor).await?;
+        Command::Anonymise { input, output, processor, layout_file } => {
+            let layout = match (layout_file, processor) {
+                (Some(file), _) => {
+                    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                    toml::from_str::<mask::Layout>(&text).with_context(|| format!("{} is not a layout", file.display()))?
+                }
+                (None, Some(p)) => layout(&cfg, &p).await?,
+                (None, None) => bail!("name a --processor or a --layout-file"),
+            };
             let settings = cfg.anonymise.clone();
             let done = tokio::task::spawn_blocking(move || -> Result<u64> {
                 let p = probe::probe(&input)?;
@@ -183,7 +193,7 @@ async fn run(cli: Cli) -> Result<()> {
                 layout,
                 patient: demo::FakePatient::default(),
                 noise,
-                encoding: H264Settings { crf: 18, preset: "veryfast".into(), threads: 0 },
+                encoding: H264Settings { crf: 18, preset: "veryfast".into(), threads: 0, ..H264Settings::default() },
             };
             let n = tokio::task::spawn_blocking(move || demo::generate(&output, &spec)).await??;
             println!("{n} frames written");

@@ -51,7 +51,7 @@ async fn harness() -> Harness {
         data_dir: data.clone(),
         registry_url: format!("http://127.0.0.1:{port}"),
         lease_secs: 60,
-        anonymise: H264Settings { crf: 28, preset: "ultrafast".into(), threads: 0 },
+        anonymise: H264Settings { crf: 28, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
         frames: FrameSettings { step: 5, jpeg_qscale: 5, workers: 2 },
         ..MediaConfig::default()
     };
@@ -87,7 +87,7 @@ fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
         layout: olympus_layout(),
         patient: FakePatient::default(),
         noise: 0,
-        encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0 },
+        encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
     };
     demo::generate(&path, &spec).unwrap();
     path

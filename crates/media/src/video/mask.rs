@@ -31,7 +31,8 @@ pub struct Mask {
 }
 
 /// The layout of a processor's output, as the registry describes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Layout {
     pub processor: String,
     pub width: u32,
