@@ -1,0 +1,231 @@
+{
+  description = "endoreg: a clinical endoscopy research registry, and the NixOS framework that deploys it";
+
+  # Every input is pinned in flake.lock. `follows` keeps one nixpkgs for everything; inputs that only serve
+  # outputs we do not use (agenix's darwin and home-manager support, impermanence's home-manager module)
+  # follow nothing, so they are neither fetched nor locked.
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    crane.url = "github:ipetkov/crane";
+    agenix = {
+      url = "github:ryantm/agenix";
+      inputs.nixpkgs.follows = "nixpkgs";
+      inputs.darwin.follows = "";
+      inputs.home-manager.follows = "";
+      # only agenix's own `packages` output reads it; the CLI is built from its source below
+      inputs.systems.follows = "";
+    };
+    impermanence = {
+      url = "github:nix-community/impermanence";
+      inputs.nixpkgs.follows = "nixpkgs";
+      inputs.home-manager.follows = "";
+    };
+    disko = {
+      url = "github:nix-community/disko";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs =
+    { self
+    , nixpkgs
+    , crane
+    , agenix
+    , impermanence
+    , disko
+    }:
+    let
+      inherit (nixpkgs) lib;
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+
+      cargoToml = lib.importTOML ./Cargo.toml;
+
+      # The Rust workspace, built with crane: the dependencies of the whole workspace are built once
+      # (`cargoArtifacts`) and reused by every package and by clippy and the tests.
+      workspace =
+        pkgs:
+        let
+          craneLib = crane.mkLib pkgs;
+
+          # What the packages are built from: Cargo sources plus what the crates embed at compile time, the
+          # knowledge base (crates/registry/kb/*.toml, include_dir!), the migrations (*.sql, sqlx::migrate!)
+          # and Markdown pulled into doc comments. Nothing else, so that editing docs/ or the Nix files does
+          # not rebuild the binaries.
+          src = lib.fileset.toSource {
+            root = ./.;
+            fileset = lib.fileset.unions [
+              ./Cargo.toml
+              ./Cargo.lock
+              (lib.fileset.fileFilter (f: lib.any f.hasExt [ "rs" "toml" "sql" "md" ]) ./crates)
+            ];
+          };
+          # Tests, clippy and rustfmt also need the test fixtures and the lint configuration.
+          checkSrc = lib.fileset.toSource {
+            root = ./.;
+            fileset = lib.fileset.unions [
+              ./Cargo.toml
+              ./Cargo.lock
+              ./clippy.toml
+              ./rustfmt.toml
+              ./crates
+            ];
+          };
+
+          commonArgs = {
+            inherit src;
+            pname = "endoreg-workspace";
+            inherit (cargoToml.workspace.package) version;
+            strictDeps = true;
+            # ffmpeg-sys-next (crates/media) finds FFmpeg with pkg-config and generates its bindings with
+            # libclang; the dependency build covers the whole workspace, so every package shares this.
+            nativeBuildInputs = [ pkgs.pkg-config pkgs.rustPlatform.bindgenHook ];
+            buildInputs = [ pkgs.ffmpeg ];
+          };
+          cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+
+          # One package per binary; a new service crate is one more entry below. The inference worker's will
+          # be `crate { pname = "endoreg-inference"; description = ...; extraArgs.buildInputs =
+          # commonArgs.buildInputs ++ [ onnxruntime ]; }`, with the CUDA build of onnxruntime for ai-deploy
+          # hosts; its `ort` crate must link that library (ORT_STRATEGY=system, ORT_LIB_LOCATION), since
+          # nothing can be downloaded in the build sandbox.
+          crate =
+            { pname
+            , cargoPackage ? pname
+            , description
+            , extraArgs ? { }
+            }:
+            craneLib.buildPackage (
+              commonArgs
+              // {
+                inherit pname cargoArtifacts;
+                cargoExtraArgs = "--locked --package ${cargoPackage}";
+                # the workspace's tests run once, in checks.cargo-test
+                doCheck = false;
+                meta = {
+                  inherit description;
+                  mainProgram = pname;
+                  license = lib.licenses.gpl3Plus;
+                  platforms = lib.platforms.linux;
+                };
+              }
+              // extraArgs
+            );
+
+          packages = {
+            endoreg-registry = crate {
+              pname = "endoreg-registry";
+              description = "The endoreg registry server";
+            };
+            endoreg = crate {
+              pname = "endoreg";
+              cargoPackage = "endoreg-cli";
+              description = "The endoreg command line: migrations, knowledge base, tokens, backup, queries";
+            };
+            endoreg-media = crate {
+              pname = "endoreg-media";
+              description = "The endoreg media worker";
+            };
+          };
+
+          checks = {
+            cargo-clippy = craneLib.cargoClippy (
+              commonArgs
+              // {
+                inherit cargoArtifacts;
+                src = checkSrc;
+                cargoClippyExtraArgs = "--workspace --all-targets -- --deny warnings";
+              }
+            );
+            cargo-fmt = craneLib.cargoFmt {
+              inherit (commonArgs) pname version;
+              src = checkSrc;
+            };
+            cargo-test = craneLib.cargoTest (
+              commonArgs
+              // {
+                inherit cargoArtifacts;
+                src = checkSrc;
+                # the PostgreSQL tests start their own cluster (initdb, pg_ctl)
+                nativeCheckInputs = [ pkgs.postgresql ];
+                # Skipped in the sandbox, run by .ci/run: they read the EndoregDB base data beside the
+                # checkout (../shared, not part of this repository) or need moto's S3 server.
+                cargoTestExtraArgs = lib.concatStringsSep " " [
+                  "--workspace --"
+                  "--skip an_operator_session_from_migrate_to_restore"
+                  "--skip the_shared_tree_imports_with_the_independently_established_result"
+                  "--skip other_tree_versions_are_read_and_their_problems_named"
+                  "--skip round_trip_is_lossless"
+                  "--skip s3_storage_keeps_the_local_guarantees"
+                ];
+              }
+            );
+          };
+
+          devShell = craneLib.devShell {
+            # cargo, rustc, clippy and rustfmt come with crane's shell; the build inputs of the packages
+            # (pkg-config, libclang, FFmpeg) with inputsFrom.
+            inputsFrom = [ packages.endoreg-media ];
+            packages = [
+              pkgs.rust-analyzer
+              pkgs.ffmpeg
+              pkgs.onnxruntime
+              pkgs.postgresql
+              pkgs.sqlite
+              pkgs.age
+              (pkgs.callPackage "${agenix}/pkgs/agenix.nix" { })
+              pkgs.nixpkgs-fmt
+              pkgs.deadnix
+              pkgs.statix
+            ];
+          };
+        in
+        {
+          inherit packages checks devShell;
+        };
+    in
+    {
+      packages = forAllSystems (
+        pkgs:
+        let
+          inherit (workspace pkgs) packages;
+          # CUDA is unfree; allowed for this one package set only.
+          pkgsCuda = import nixpkgs {
+            inherit (pkgs.stdenv.hostPlatform) system;
+            config = {
+              allowUnfree = true;
+              cudaSupport = true;
+            };
+          };
+        in
+        packages
+        // {
+          default = packages.endoreg;
+          # ONNX Runtime with CUDA, for the inference worker on ai-deploy hosts (the CPU build is
+          # pkgs.onnxruntime, in the dev shell).
+          onnxruntime-cuda = pkgsCuda.onnxruntime;
+        }
+      );
+
+      overlays.default = final: _prev: (workspace final).packages;
+
+      nixosModules = import ./nixos-modules {
+        inherit agenix impermanence;
+        packagesFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system};
+      };
+
+      nixosConfigurations = import ./hosts { inherit lib self disko; };
+
+      checks = forAllSystems (
+        pkgs:
+        (workspace pkgs).checks
+        // import ./tests { inherit self pkgs lib; }
+      );
+
+      devShells = forAllSystems (pkgs: {
+        default = (workspace pkgs).devShell;
+      });
+
+      formatter = forAllSystems (pkgs: pkgs.nixpkgs-fmt);
+    };
+}
