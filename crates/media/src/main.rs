@@ -93,7 +93,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // EX_CONFIG: systemd does not restart-loop on a configuration error.
+            if e.downcast_ref::<endoreg_common::config::ConfigError>().is_some() { ExitCode::from(78) } else { ExitCode::FAILURE }
         }
     }
 }
@@ -117,7 +118,7 @@ fn worker(cfg: &MediaConfig, client: Client) -> Result<Worker> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let cfg = MediaConfig::load(cli.config.as_deref()).context("configuration")?;
+    let cfg = MediaConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run => {
             let w = worker(&cfg, client(&cfg).await?)?;

@@ -78,7 +78,8 @@ pub async fn create(db: &Db, input: &TokenCreate) -> Result<TokenCreated> {
 }
 
 /// Registers a token provisioned outside the registry (a deployment secret), idempotently: the same token
-/// registered again keeps its row; a changed role or name is updated.
+/// registered again keeps its row. Provisioned tokens are named `provisioned: <name>`; when the secret
+/// behind a name changes (key rotation), the tokens it replaces are revoked.
 pub async fn register(db: &Db, name: &str, role: Role, token: &str) -> Result<Token> {
     if !token.starts_with(PREFIX) || token.len() < PREFIX.len() + 32 {
         return Err(ServiceError::invalid(
@@ -86,13 +87,23 @@ pub async fn register(db: &Db, name: &str, role: Role, token: &str) -> Result<To
             format!("a provisioned token must start with `{PREFIX}` and carry at least 32 random characters"),
         ));
     }
-    let One(id): One<i64> = db
+    let name = format!("provisioned: {name}");
+    let hash = hash(token);
+    let now = super::now();
+    let mut tx = db.begin().await?;
+    let One(id): One<i64> = tx
         .fetch_one(
             "INSERT INTO api_token (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, role = excluded.role RETURNING id",
-            params![name, role.as_str(), hash(token), super::now()],
+            params![&name, role.as_str(), &hash, now],
         )
         .await?;
+    tx.execute(
+        "UPDATE api_token SET revoked_at = $1 WHERE name = $2 AND token_hash <> $3 AND revoked_at IS NULL",
+        params![now, &name, &hash],
+    )
+    .await?;
+    tx.commit().await?;
     get(db, id).await
 }
 

@@ -303,3 +303,21 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
     assert!(r.body["components"]["schemas"]["PatientExamination"].is_object());
     assert_eq!(app.call(None, Method::GET, "/api/openapi.json", None, None).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_provisioned_token_replaces_the_old_one() {
+    use endoreg_registry::service::tokens;
+    let app = TestApp::new(crate::support::Backend::Sqlite).await;
+    let old = format!("{}{}", tokens::PREFIX, "a".repeat(43));
+    let new = format!("{}{}", tokens::PREFIX, "b".repeat(43));
+    let first = tokens::register(&app.db, "media-token", Role::Service, &old).await.unwrap();
+    assert_eq!(first.name, "provisioned: media-token");
+    // Registering the same secret again (every restart) changes nothing.
+    assert_eq!(tokens::register(&app.db, "media-token", Role::Service, &old).await.unwrap().id, first.id);
+    assert!(tokens::verify(&app.db, &old).await.unwrap().is_some());
+    // The secret was rotated: the new token works, the old one is revoked.
+    tokens::register(&app.db, "media-token", Role::Service, &new).await.unwrap();
+    assert!(tokens::verify(&app.db, &new).await.unwrap().is_some());
+    assert!(tokens::verify(&app.db, &old).await.unwrap().is_none());
+    assert!(tokens::register(&app.db, "x", Role::Service, "too-short").await.is_err());
+}
