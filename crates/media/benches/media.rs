@@ -62,7 +62,8 @@ fn generate(path: &Path, frames: u64, noise: u8) {
 
 fn ffmpeg(args: &[&str]) -> f64 {
     let t = Instant::now();
-    let status = Command::new("ffmpeg").args(["-nostdin", "-v", "error", "-y"]).args(args).status().expect("run ffmpeg (apt-get install ffmpeg)");
+    let status =
+        Command::new("ffmpeg").args(["-nostdin", "-v", "error", "-y"]).args(args).status().expect("run ffmpeg (apt-get install ffmpeg)");
     assert!(status.success(), "ffmpeg {args:?} failed");
     t.elapsed().as_secs_f64()
 }
@@ -75,12 +76,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// `drawbox` filters that blank what the mask blanks.
 fn drawbox_filter(mask: &Mask, w: u32, h: u32) -> String {
     let k = mask.keep;
-    let mut boxes = vec![
-        (0, 0, k.x, h),
-        (k.right(), 0, w - k.right(), h),
-        (k.x, 0, k.w, k.y),
-        (k.x, k.bottom(), k.w, h - k.bottom()),
-    ];
+    let mut boxes = vec![(0, 0, k.x, h), (k.right(), 0, w - k.right(), h), (k.x, 0, k.w, k.y), (k.x, k.bottom(), k.w, h - k.bottom())];
     boxes.extend(mask.blank.iter().map(|b| (b.x, b.y, b.w, b.h)));
     boxes
         .into_iter()
@@ -107,7 +103,12 @@ enum Kind {
 
 fn vm_hwm_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()).and_then(|kb| kb.parse::<f64>().ok()).unwrap_or(f64::NAN)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
         / 1024.0
 }
 
@@ -116,7 +117,11 @@ fn registry_binary() -> PathBuf {
     // target/release/deps/media-… → target/release/endoreg
     let release = exe.parent().and_then(Path::parent).unwrap();
     let bin = release.join("endoreg");
-    assert!(bin.exists(), "{} is missing: run `cargo build --release -p endoreg-cli` first (or set ENDOREG_BENCH_SKIP_RSS=1)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release -p endoreg-cli` first (or set ENDOREG_BENCH_SKIP_RSS=1)",
+        bin.display()
+    );
     bin
 }
 
@@ -168,7 +173,8 @@ fn peak_memory(dir: &Path, rows: &mut Vec<Row>) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let client = endoreg_media::client::Client::new(&format!("http://{listen}"), endoreg_common::secret::Secret::new(token.clone())).unwrap();
+    let client =
+        endoreg_media::client::Client::new(&format!("http://{listen}"), endoreg_common::secret::Secret::new(token.clone())).unwrap();
     let meta = endoreg_common::api::UploadMetadata {
         center: "demo_center".into(),
         processor: Some("olympus_cv_1500".into()),
@@ -181,7 +187,14 @@ fn peak_memory(dir: &Path, rows: &mut Vec<Row>) {
     let upload_s = t.elapsed().as_secs_f64();
     let registry_peak = vm_hwm_mb(registry.0.id());
     eprintln!("uploaded in {upload_s:.1} s; registry peak RSS {registry_peak:.0} MB");
-    rows.push(Row { name: "registry: peak RSS receiving a 1 GB upload".into(), ours: registry_peak, baseline: f64::NAN, unit: "MB", target: 300.0, kind: Kind::Limit });
+    rows.push(Row {
+        name: "registry: peak RSS receiving a 1 GB upload".into(),
+        ours: registry_peak,
+        baseline: f64::NAN,
+        unit: "MB",
+        target: 300.0,
+        kind: Kind::Limit,
+    });
 
     let video = up.video.unwrap().id;
     let worker = Killed(
@@ -209,7 +222,14 @@ fn peak_memory(dir: &Path, rows: &mut Vec<Row>) {
     }
     peak = peak.max(vm_hwm_mb(worker.0.id()));
     eprintln!("processed in {:.0} s; worker peak RSS {peak:.0} MB", t.elapsed().as_secs_f64());
-    rows.push(Row { name: "media worker: peak RSS processing it".into(), ours: peak, baseline: f64::NAN, unit: "MB", target: 300.0, kind: Kind::Limit });
+    rows.push(Row {
+        name: "media worker: peak RSS processing it".into(),
+        ours: peak,
+        baseline: f64::NAN,
+        unit: "MB",
+        target: 300.0,
+        kind: Kind::Limit,
+    });
     drop(worker);
     drop(registry);
 }
@@ -238,12 +258,27 @@ fn main() {
         std::fs::remove_dir_all(&out).unwrap();
         let out = dir.path().join(format!("cli{run}"));
         std::fs::create_dir_all(&out).unwrap();
-        theirs.push(ffmpeg(&["-i", input.to_str().unwrap(), "-q:v", &QSCALE.to_string(), "-start_number", "0", out.join("%06d.jpg").to_str().unwrap()]));
+        theirs.push(ffmpeg(&[
+            "-i",
+            input.to_str().unwrap(),
+            "-q:v",
+            &QSCALE.to_string(),
+            "-start_number",
+            "0",
+            out.join("%06d.jpg").to_str().unwrap(),
+        ]));
         assert_eq!(std::fs::read_dir(&out).unwrap().count() as u64, frames_n);
         std::fs::remove_dir_all(&out).unwrap();
     }
     let fps = |s: f64| frames_n as f64 / s;
-    rows.push(Row { name: "frame extraction, 1080p → JPEG".into(), ours: fps(median(ours)), baseline: fps(median(theirs)), unit: "fps", target: 1.0, kind: Kind::Ratio });
+    rows.push(Row {
+        name: "frame extraction, 1080p → JPEG".into(),
+        ours: fps(median(ours)),
+        baseline: fps(median(theirs)),
+        unit: "fps",
+        target: 1.0,
+        kind: Kind::Ratio,
+    });
 
     // Anonymisation + H.264 encoding.
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -251,7 +286,15 @@ fn main() {
     for run in 0..3 {
         let out = dir.path().join(format!("anon{run}.mp4"));
         let t = Instant::now();
-        let done = anonymise::anonymise(&input, &out, &p, &mask, &H264Settings { crf: CRF, preset: PRESET.into(), ..H264Settings::default() }, &mut |_| {}).unwrap();
+        let done = anonymise::anonymise(
+            &input,
+            &out,
+            &p,
+            &mask,
+            &H264Settings { crf: CRF, preset: PRESET.into(), ..H264Settings::default() },
+            &mut |_| {},
+        )
+        .unwrap();
         ours.push(t.elapsed().as_secs_f64());
         assert_eq!(done.frames, frames_n);
         let cli = dir.path().join(format!("cli{run}.mp4"));
@@ -270,7 +313,14 @@ fn main() {
             cli.to_str().unwrap(),
         ]));
     }
-    rows.push(Row { name: format!("anonymise + libx264 {PRESET} crf {CRF}"), ours: fps(median(ours)), baseline: fps(median(theirs)), unit: "fps", target: 0.9, kind: Kind::Ratio });
+    rows.push(Row {
+        name: format!("anonymise + libx264 {PRESET} crf {CRF}"),
+        ours: fps(median(ours)),
+        baseline: fps(median(theirs)),
+        unit: "fps",
+        target: 0.9,
+        kind: Kind::Ratio,
+    });
 
     if std::env::var("ENDOREG_BENCH_SKIP_RSS").is_ok_and(|v| v == "1") {
         eprintln!("peak-memory part skipped (ENDOREG_BENCH_SKIP_RSS=1)");
@@ -290,7 +340,15 @@ fn main() {
         };
         all &= met;
         let base = if r.baseline.is_nan() { "–".to_owned() } else { format!("{:.1}", r.baseline) };
-        println!("{:<46} {:>10.1} {:>10} {:>6}  {:>8}  {} (target {target})", r.name, r.ours, base, r.unit, ratio, if met { "met" } else { "MISSED" });
+        println!(
+            "{:<46} {:>10.1} {:>10} {:>6}  {:>8}  {} (target {target})",
+            r.name,
+            r.ours,
+            base,
+            r.unit,
+            ratio,
+            if met { "met" } else { "MISSED" }
+        );
     }
     if !all {
         std::process::exit(1);

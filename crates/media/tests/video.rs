@@ -109,9 +109,15 @@ fn a_demo_video_is_probed_anonymised_and_split_into_frames() {
 
     let out = dir.path().join("anon.mp4");
     let mut seen = 0;
-    let done =
-        anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings { crf: 20, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() }, &mut |n| seen = n)
-            .unwrap();
+    let done = anonymise::anonymise(
+        &raw,
+        &out,
+        &p,
+        &mask,
+        &H264Settings { crf: 20, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
+        &mut |n| seen = n,
+    )
+    .unwrap();
     assert_eq!(done.frames, 60);
     assert_eq!(seen, 60);
     anonymise::verify(&out, 60).unwrap();
@@ -159,8 +165,14 @@ fn expect_err(path: &Path) -> MediaError {
         Ok(p) => {
             let mask = Mask::for_video(&layout(), p.width, p.height).unwrap();
             let out = path.with_extension("anon.mp4");
-            let r =
-                anonymise::anonymise(path, &out, &p, &mask, &H264Settings { crf: 30, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() }, &mut |_| {});
+            let r = anonymise::anonymise(
+                path,
+                &out,
+                &p,
+                &mask,
+                &H264Settings { crf: 30, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
+                &mut |_| {},
+            );
             r.expect_err("bad input must fail")
         }
     }
