@@ -114,7 +114,15 @@ fn worker(cfg: &MediaConfig, client: Client) -> Result<Worker> {
     let store = Store::open(&cfg.storage, &cfg.data_dir)?;
     let identities = Identities::read(&cfg.identity_file())
         .with_context(|| "the media worker needs the identity that decrypts raw uploads (identity_file)")?;
-    Ok(Worker { client, store, identities, cfg: cfg.clone(), name: cfg.worker_name() })
+    let templates = match &cfg.reports.templates_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read report templates {}", file.display()))?;
+            endoreg_media::report::parse_templates(&text)
+                .map_err(|e| endoreg_common::config::ConfigError::Check(format!("reports.templates_file {}: {e}", file.display())))?
+        }
+        None => endoreg_media::report::default_templates(),
+    };
+    Ok(Worker { client, store, identities, cfg: cfg.clone(), name: cfg.worker_name(), templates })
 }
 
 async fn run(cli: Cli) -> Result<()> {

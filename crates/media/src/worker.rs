@@ -49,6 +49,8 @@ pub struct Worker {
     pub identities: Identities,
     pub cfg: MediaConfig,
     pub name: String,
+    /// Report templates, loaded (and checked) once at start.
+    pub templates: Vec<crate::report::ReportTemplate>,
 }
 
 /// Runs `f` on a blocking thread (FFmpeg work must not stall the async runtime).
@@ -121,7 +123,7 @@ impl Worker {
         }
     }
 
-    fn work_dir(&self) -> Result<tempfile::TempDir, JobError> {
+    pub(crate) fn work_dir(&self) -> Result<tempfile::TempDir, JobError> {
         let dir = self.cfg.work_dir();
         std::fs::create_dir_all(&dir).map_err(|e| MediaError::internal(format!("cannot create {}", dir.display()), e))?;
         tempfile::Builder::new()

@@ -58,7 +58,14 @@ async fn harness() -> Harness {
     let client = Client::new(&media_cfg.registry_url, Secret::new(token.token)).unwrap();
     let store = Store::open(&media_cfg.storage, &data).unwrap();
     let identities = Identities::read(&cfg.local_key_file()).unwrap();
-    let worker = Worker { client, store, identities, cfg: media_cfg, name: "test-worker".into() };
+    let worker = Worker {
+        client,
+        store,
+        identities,
+        cfg: media_cfg,
+        name: "test-worker".into(),
+        templates: endoreg_media::report::default_templates(),
+    };
     Harness { worker, dir, _server: server }
 }
 
@@ -239,4 +246,89 @@ async fn reqwest_post(h: &Harness, path: &str) -> u16 {
 fn worker_token(h: &Harness) -> String {
     // The service role may read jobs and retry them (write_media).
     h.worker.client.token().expose().to_owned()
+}
+
+/// A one-page PDF report with the fake patient, built here.
+fn report_pdf(lines: &[&str]) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, StringFormat, dictionary};
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let font =
+        doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding" });
+    let mut ops = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        ops.push(Operation::new("BT", vec![]));
+        ops.push(Operation::new("Tf", vec!["F1".into(), 10.into()]));
+        ops.push(Operation::new("Td", vec![56.into(), (790 - 14 * i as i64).into()]));
+        let bytes: Vec<u8> = line.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect();
+        ops.push(Operation::new("Tj", vec![Object::String(bytes, StringFormat::Literal)]));
+        ops.push(Operation::new("ET", vec![]));
+    }
+    let content = doc.add_object(Stream::new(dictionary! {}, Content { operations: ops }.encode().unwrap()));
+    let page = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_pdf_becomes_anonymised_text_and_its_identity_is_kept_apart() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let pdf = src.join("befund.pdf");
+    std::fs::write(
+        &pdf,
+        report_pdf(&[
+            "Koloskopie-Befund",
+            "Patient: Mustermann, Erika, geb. 12.08.1961",
+            "Untersuchungsdatum: 03.02.2024",
+            "Untersucher: Dr. med. Hans Beispiel",
+            "Befund: Polyp 6 mm, Paris 0-Is, NICE 2, kalte Schlinge.",
+            "Frau Mustermann wurde aufgeklaert.",
+        ]),
+    )
+    .unwrap();
+    let broken = src.join("broken.pdf");
+    std::fs::write(&broken, b"%PDF-1.7\n1 0 obj << /Type /Catalog").unwrap();
+    let meta =
+        UploadMetadata { center: "demo_center".into(), processor: None, patient_examination_id: None, pdf_type: None, identity: None };
+    let good = h.worker.client.upload(&pdf, &meta).await.unwrap().report.unwrap();
+    let bad = h.worker.client.upload(&broken, &meta).await.unwrap().report.unwrap();
+    let claim = JobClaim { worker: h.worker.name.clone(), kinds: vec!["process_report".into()], lease_secs: 60 };
+    while let Some(job) = h.worker.client.claim(&claim).await.unwrap() {
+        h.worker.handle(job).await;
+    }
+    let r = h.worker.client.report(good.id).await.unwrap();
+    assert_eq!(r.state, "anonymised", "{r:?}");
+    let text = r.anonymised_text.unwrap();
+    assert!(text.contains("Polyp 6 mm, Paris 0-Is, NICE 2, kalte Schlinge."), "{text}");
+    for secret in ["Mustermann", "Erika", "12.08.1961", "03.02.2024", "Beispiel"] {
+        assert!(!text.contains(secret), "`{secret}` survived: {text}");
+    }
+    assert!(text.contains("[PATIENT_NAME]") && text.contains("[BIRTH_DATE]"), "{text}");
+    // What the template found is in the identifying table, for roles that may read it.
+    let body = reqwest_get(&h, &format!("/api/v1/jobs?report_id={}", good.id)).await;
+    let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let job_id = jobs["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(jobs["items"][0]["state"], "succeeded");
+    let found = h.worker.client.job_identity(job_id).await.unwrap();
+    assert_eq!(found.patient_last_name.as_deref(), Some("Mustermann"));
+    assert_eq!(found.patient_date_of_birth, chrono::NaiveDate::from_ymd_opt(1961, 8, 12));
+    assert_eq!(found.examiner.as_deref(), Some("Dr. med. Hans Beispiel"));
+    let r_bad = h.worker.client.report(bad.id).await.unwrap();
+    assert_eq!(r_bad.state, "failed");
+    assert!(r_bad.state_detail.as_deref().unwrap_or_default().contains("PDF"), "{r_bad:?}");
+    assert!(files_under(&h.worker.cfg.work_dir()).is_empty());
 }
