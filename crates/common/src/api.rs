@@ -662,10 +662,12 @@ pub struct UploadResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Job {
     pub id: i64,
-    /// `process_video` or `process_report`.
+    /// `process_video`, `process_report` or `predict_video`.
     pub kind: String,
     pub video_id: Option<i64>,
     pub report_id: Option<i64>,
+    /// For `predict_video`: the model version to run (none: the one the inference worker serves).
+    pub ai_model_version_id: Option<i64>,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub state: String,
     pub attempts: i64,
@@ -725,3 +727,76 @@ pub struct JobFilter {
     pub per_page: Option<u32>,
 }
 paged!(JobFilter);
+
+// ---------------------------------------------------------------------------------------------------
+// AI models and predictions
+
+/// A trained model's version as the registry knows it: predictions and segments name it as their source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AiModelVersion {
+    pub id: i64,
+    /// An `ai_model` name.
+    pub model: String,
+    pub version: String,
+    /// The `label_set` its outputs are, in order.
+    pub label_set: Option<String>,
+    /// The model's sidecar metadata (preprocessing, thresholds, ...).
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Registers a model version (idempotent: the same model and version give the same record).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiModelVersionIn {
+    pub model: String,
+    pub version: String,
+    pub label_set: Option<String>,
+    #[serde(default)]
+    pub metadata: Value,
+}
+
+/// A labelled range from a model's predictions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictedSegment {
+    pub label: String,
+    pub start_frame: i64,
+    /// Inclusive.
+    pub end_frame: i64,
+}
+
+/// A video's predictions by one model version: where the per-frame probabilities are stored, and the
+/// segments derived from them. Replaces that model version's earlier predictions and segments.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionIn {
+    /// Object key of the probabilities (frames × labels).
+    pub storage_key: String,
+    /// Frames predicted (every `step`-th frame of the video).
+    pub frame_count: i64,
+    pub step: i64,
+    /// Label names in the order of the stored probabilities.
+    pub labels: Vec<String>,
+    pub segments: Vec<PredictedSegment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Prediction {
+    pub video_id: i64,
+    pub model_version_id: i64,
+    pub storage_key: String,
+    pub frame_count: i64,
+    pub step: i64,
+    pub labels: Vec<String>,
+    pub segments: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Asks for a video's prediction (queues a job).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// A registered model version; none: the model the inference worker serves.
+    pub model_version_id: Option<i64>,
+}

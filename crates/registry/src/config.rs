@@ -52,6 +52,8 @@ pub struct JobsConfig {
     pub backoff_max_secs: i64,
     /// Longest lease a worker may ask for.
     pub max_lease_secs: i64,
+    /// Queue a prediction job when a video has been processed (for the inference workers).
+    pub predict_after_processing: bool,
 }
 
 impl Default for UploadConfig {
@@ -62,7 +64,7 @@ impl Default for UploadConfig {
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        Self { max_attempts: 5, backoff_secs: 30, backoff_max_secs: 3600, max_lease_secs: 3600 }
+        Self { max_attempts: 5, backoff_secs: 30, backoff_max_secs: 3600, max_lease_secs: 3600, predict_after_processing: true }
     }
 }
 

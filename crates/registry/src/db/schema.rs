@@ -272,6 +272,8 @@ pub const CORE: &[(&str, &[ColumnSpec])] = {
                 ("kind", Text, false),
                 ("video_id", Int, true),
                 ("report_id", Int, true),
+                ("ai_model_version_id", Int, true),
+                ("model_key", Int, false),
                 ("state", Text, false),
                 ("attempts", Int, false),
                 ("max_attempts", Int, false),
@@ -282,6 +284,19 @@ pub const CORE: &[(&str, &[ColumnSpec])] = {
                 ("created_at", Timestamp, false),
                 ("updated_at", Timestamp, false),
                 ("finished_at", Timestamp, true),
+            ],
+        ),
+        (
+            "video_prediction",
+            &[
+                ("id", Id, false),
+                ("video_id", Int, false),
+                ("ai_model_version_id", Int, false),
+                ("storage_key", Text, false),
+                ("frame_count", Int, false),
+                ("step", Int, false),
+                ("labels", Json, false),
+                ("created_at", Timestamp, false),
             ],
         ),
         (

@@ -94,6 +94,7 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
         .merge(routes::reports::router())
         .merge(routes::tokens::router())
         .merge(routes::jobs::router())
+        .merge(routes::predictions::router())
         .merge(routes::uploads::router())
         .merge(routes::openapi::router());
     let (protected, mut doc) = protected.split_for_parts();

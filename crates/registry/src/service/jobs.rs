@@ -17,7 +17,7 @@ use crate::params;
 
 use super::{Checks, Filters, Result, ServiceError};
 
-pub const KINDS: [&str; 2] = ["process_video", "process_report"];
+pub const KINDS: [&str; 3] = ["process_video", "process_report", "predict_video"];
 pub const STATES: [&str; 4] = ["queued", "running", "succeeded", "failed"];
 
 #[derive(sqlx::FromRow)]
@@ -26,6 +26,7 @@ struct JobRow {
     kind: String,
     video_id: Option<i64>,
     report_id: Option<i64>,
+    ai_model_version_id: Option<i64>,
     state: String,
     attempts: i64,
     max_attempts: i64,
@@ -45,6 +46,7 @@ impl From<JobRow> for Job {
             kind: r.kind,
             video_id: r.video_id,
             report_id: r.report_id,
+            ai_model_version_id: r.ai_model_version_id,
             state: r.state,
             attempts: r.attempts,
             max_attempts: r.max_attempts,
@@ -59,14 +61,18 @@ impl From<JobRow> for Job {
     }
 }
 
-const COLUMNS: &str = "id, kind, video_id, report_id, state, attempts, max_attempts, run_after, lease_owner, lease_expires_at, last_error, \
+const COLUMNS: &str = "id, kind, video_id, report_id, ai_model_version_id, state, attempts, max_attempts, run_after, lease_owner, lease_expires_at, last_error, \
      created_at, updated_at, finished_at";
 
 /// What a job is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
+    /// Probe, anonymise and extract frames of a video.
     Video(i64),
+    /// Extract and anonymise a report's text.
     Report(i64),
+    /// Predict a video's labels with a model version (none: the worker's model).
+    Prediction(i64, Option<i64>),
 }
 
 impl Subject {
@@ -74,40 +80,63 @@ impl Subject {
         match self {
             Subject::Video(_) => "process_video",
             Subject::Report(_) => "process_report",
+            Subject::Prediction(..) => "predict_video",
         }
     }
     fn column(self) -> &'static str {
         match self {
-            Subject::Video(_) => "video_id",
+            Subject::Video(_) | Subject::Prediction(..) => "video_id",
             Subject::Report(_) => "report_id",
         }
     }
     fn id(self) -> i64 {
         match self {
-            Subject::Video(id) | Subject::Report(id) => id,
+            Subject::Video(id) | Subject::Report(id) | Subject::Prediction(id, _) => id,
+        }
+    }
+    fn model_version(self) -> Option<i64> {
+        match self {
+            Subject::Prediction(_, v) => v,
+            _ => None,
         }
     }
 }
 
-/// Queues the processing of `subject` unless it is queued already; returns the job either way (so an
-/// upload repeated is one job).
+/// Queues `subject` unless a job for it exists already; returns the job either way (so an upload repeated
+/// is one job). A finished prediction job for the same model is queued again (a new run replaces the old
+/// segments).
 pub async fn enqueue(tx: &mut Tx, subject: Subject, max_attempts: i64) -> Result<i64, DbError> {
     let now = super::now();
     let col = subject.column();
-    let inserted: Option<One<i64>> = tx
+    let model = subject.model_version();
+    let model_key = model.unwrap_or(0);
+    let existing: Option<(i64, String)> = tx
         .fetch_optional(
-            &format!(
-                "INSERT INTO job (kind, {col}, state, attempts, max_attempts, run_after, created_at, updated_at) \
-                 VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4) ON CONFLICT (kind, {col}) WHERE {col} IS NOT NULL DO NOTHING RETURNING id"
-            ),
-            params![subject.kind(), subject.id(), max_attempts, now],
+            &format!("SELECT id, state FROM job WHERE kind = $1 AND {col} = $2 AND model_key = $3"),
+            params![subject.kind(), subject.id(), model_key],
         )
         .await?;
-    match inserted {
-        Some(One(id)) => Ok(id),
+    match existing {
+        Some((id, state)) => {
+            if matches!(subject, Subject::Prediction(..)) && (state == "succeeded" || state == "failed") {
+                tx.execute(
+                    "UPDATE job SET state = 'queued', attempts = 0, run_after = $1, updated_at = $1, finished_at = NULL, last_error = NULL WHERE id = $2",
+                    params![now, id],
+                )
+                .await?;
+            }
+            Ok(id)
+        }
         None => {
-            let One(id): One<i64> =
-                tx.fetch_one(&format!("SELECT id FROM job WHERE kind = $1 AND {col} = $2"), params![subject.kind(), subject.id()]).await?;
+            let One(id): One<i64> = tx
+                .fetch_one(
+                    &format!(
+                        "INSERT INTO job (kind, {col}, ai_model_version_id, model_key, state, attempts, max_attempts, run_after, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $6, $6) RETURNING id"
+                    ),
+                    params![subject.kind(), subject.id(), model, model_key, max_attempts, now],
+                )
+                .await?;
             Ok(id)
         }
     }
@@ -216,10 +245,14 @@ async fn fail_abandoned(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), DbError> 
     Ok(())
 }
 
-/// Marks the video or report of job `id` failed with `reason`, unless it is final already.
+/// Marks the video or report of processing job `id` failed with `reason`, unless it is final already.
 async fn fail_subject(tx: &mut Tx, id: i64, reason: &str, now: DateTime<Utc>) -> Result<(), DbError> {
-    let (video, report): (Option<i64>, Option<i64>) =
-        tx.fetch_one("SELECT video_id, report_id FROM job WHERE id = $1", params![id]).await?;
+    let (kind, video, report): (String, Option<i64>, Option<i64>) =
+        tx.fetch_one("SELECT kind, video_id, report_id FROM job WHERE id = $1", params![id]).await?;
+    // A failed prediction leaves the video as it is: the video is sound, the job says what went wrong.
+    if kind == "predict_video" {
+        return Ok(());
+    }
     if let Some(v) = video {
         let state: Option<One<String>> = tx.fetch_optional("SELECT state FROM video WHERE id = $1", params![v]).await?;
         if let Some(One(state)) = state.filter(|One(s)| s != "failed" && s != "validated") {
@@ -313,6 +346,12 @@ pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) 
             params![now, id],
         )
         .await?;
+        // A processed video goes on to prediction by whichever model the inference workers serve.
+        if job.kind == "process_video" && cfg.predict_after_processing {
+            if let Some(video) = job.video_id {
+                enqueue(&mut tx, Subject::Prediction(video, None), cfg.max_attempts).await?;
+            }
+        }
     } else {
         let error = done.error.clone().unwrap_or_default();
         if done.retry && job.attempts < job.max_attempts {
@@ -349,7 +388,7 @@ pub async fn retry(db: &Db, id: i64) -> Result<Job> {
     )
     .await?;
     // The medium starts over from `uploaded` (its processing is idempotent).
-    if let Some(v) = job.video_id {
+    if let Some(v) = job.video_id.filter(|_| job.kind == "process_video") {
         let state: Option<One<String>> = tx.fetch_optional("SELECT state FROM video WHERE id = $1", params![v]).await?;
         if let Some(One(state)) = state.filter(|One(s)| s == "failed") {
             tx.execute(
@@ -390,6 +429,24 @@ fn subject_of(job: &Job) -> Subject {
         (None, Some(r)) => Subject::Report(r),
         (None, None) => Subject::Video(0),
     }
+}
+
+/// Queues a prediction of `video` (with `model_version`, or the worker's model).
+pub async fn request_prediction(db: &Db, video: i64, model_version: Option<i64>, max_attempts: i64) -> Result<Job> {
+    let v = super::videos::get(db, video).await?;
+    if !matches!(v.state.as_str(), "frames_extracted" | "predicted" | "validated") {
+        return Err(ServiceError::Conflict(format!("video {video} is {}; it can be predicted once its frames are extracted", v.state)));
+    }
+    if let Some(m) = model_version {
+        let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM ai_model_version WHERE id = $1", params![m]).await?;
+        if found.is_none() {
+            return Err(ServiceError::invalid("/model_version_id", format!("no model version {m}")));
+        }
+    }
+    let mut tx = db.begin().await?;
+    let id = enqueue(&mut tx, Subject::Prediction(video, model_version), max_attempts).await?;
+    tx.commit().await?;
+    get(db, id).await
 }
 
 /// The identifying data of a medium (empty when none is known).
@@ -467,7 +524,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let cfg = JobsConfig { max_attempts: 5, backoff_secs: 30, backoff_max_secs: 100, max_lease_secs: 600 };
+        let cfg =
+            JobsConfig { max_attempts: 5, backoff_secs: 30, backoff_max_secs: 100, max_lease_secs: 600, predict_after_processing: true };
         assert_eq!(backoff(&cfg, 1), Duration::seconds(30));
         assert_eq!(backoff(&cfg, 2), Duration::seconds(60));
         assert_eq!(backoff(&cfg, 3), Duration::seconds(100));

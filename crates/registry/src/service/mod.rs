@@ -7,6 +7,7 @@ pub mod examinations;
 pub mod findings;
 pub mod jobs;
 pub mod patients;
+pub mod predictions;
 pub mod reports;
 pub mod segments;
 pub mod state;

@@ -157,3 +157,116 @@ async fn abandoned_leases_are_recovered_and_parallel_claims_are_exclusive(app: T
     let video = app.get(&format!("/api/v1/videos/{}", job.body["video_id"])).await;
     assert_eq!(video.body["state"], "failed");
 }
+
+backends!(predictions_replace_a_model_versions_segments_and_follow_processing);
+
+async fn predictions_replace_a_model_versions_segments_and_follow_processing(app: TestApp) {
+    let up = upload_video(&app, 9).await;
+    let video = up["video"]["id"].as_i64().unwrap();
+    // The media worker processes the video; when its job succeeds, a prediction job is queued.
+    let job = post(&app, Role::Service, "/api/v1/jobs/claim", claim("media", 60)).await;
+    for (state, v) in [("probed", 1), ("anonymised", 2), ("frames_extracted", 3)] {
+        let r = app
+            .call(
+                Some(Role::Service),
+                Method::POST,
+                &format!("/api/v1/videos/{video}/state"),
+                Some(json!({"state": state})),
+                Some(&format!("\"{v}\"")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = app
+        .call(
+            Some(Role::Service),
+            Method::PATCH,
+            &format!("/api/v1/videos/{video}"),
+            Some(json!({"metadata": {"frame_count": 500, "fps": 25.0, "width": 960, "height": 540}})),
+            Some("\"4\""),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    post(&app, Role::Service, &format!("/api/v1/jobs/{}/complete", job.body["id"]), json!({"worker": "media", "outcome": "succeeded"}))
+        .await;
+    let predict =
+        post(&app, Role::Service, "/api/v1/jobs/claim", json!({"worker": "gpu", "kinds": ["predict_video"], "lease_secs": 60})).await;
+    assert_eq!(predict.status, StatusCode::OK, "a prediction job follows processing");
+    assert_eq!(predict.body["video_id"], video);
+    assert!(predict.body["ai_model_version_id"].is_null());
+
+    // The inference worker registers its model version (idempotently) and records predictions.
+    let mv = json!({"model": "colonoscopy_multilabel_classifier", "version": "demo-1", "label_set": "multilabel_classification_colonoscopy", "metadata": {"input": 128}});
+    let v1 = post(&app, Role::Service, "/api/v1/ai-model-versions", mv.clone()).await;
+    assert_eq!(v1.status, StatusCode::OK, "{}", v1.body);
+    let v2 = post(&app, Role::Service, "/api/v1/ai-model-versions", mv).await;
+    assert_eq!(v1.body["id"], v2.body["id"]);
+    let mv_id = v1.body["id"].as_i64().unwrap();
+    let labels = ["outside", "polyp", "nbi"];
+    let record = |segments: serde_json::Value| json!({"storage_key": "predictions/x/1.bin", "frame_count": 500, "step": 1, "labels": labels, "segments": segments});
+    let path = format!("/api/v1/videos/{video}/predictions/{mv_id}");
+    let r = app
+        .call(
+            Some(Role::Service),
+            Method::PUT,
+            &path,
+            Some(record(
+                json!([{"label": "outside", "start_frame": 0, "end_frame": 74}, {"label": "polyp", "start_frame": 200, "end_frame": 260}]),
+            )),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["segments"], 2);
+    // Running again replaces, never duplicates.
+    let r = app
+        .call(Some(Role::Service), Method::PUT, &path, Some(record(json!([{"label": "nbi", "start_frame": 300, "end_frame": 350}]))), None)
+        .await;
+    assert_eq!(r.body["segments"], 1);
+    let segs = app.get(&format!("/api/v1/videos/{video}/segments")).await;
+    let labels_now: Vec<&str> = segs.body.as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap()).collect();
+    assert_eq!(labels_now, ["nbi"]);
+    assert_eq!(segs.body[0]["source"], "prediction");
+    assert_eq!(segs.body[0]["model_version_id"], mv_id);
+    // Manual segments of annotators are not touched by model runs.
+    let manual = app
+        .post(
+            &format!("/api/v1/videos/{video}/segments"),
+            json!({"label": "polyp", "start_frame": 10, "end_frame": 20, "source": "annotation"}),
+        )
+        .await;
+    assert_eq!(manual.status, StatusCode::CREATED);
+    app.call(Some(Role::Service), Method::PUT, &path, Some(record(json!([]))), None).await;
+    assert_eq!(app.get(&format!("/api/v1/videos/{video}/segments")).await.body.as_array().unwrap().len(), 1);
+    // Bad predictions are refused whole.
+    let r = app
+        .call(
+            Some(Role::Service),
+            Method::PUT,
+            &path,
+            Some(record(
+                json!([{"label": "unicorn", "start_frame": 0, "end_frame": 1}, {"label": "nbi", "start_frame": 0, "end_frame": 900}]),
+            )),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let preds = app.get(&format!("/api/v1/videos/{video}/predictions")).await;
+    assert_eq!(preds.body[0]["labels"], json!(labels));
+    // A data manager asks for a prediction by a specific version; unknown versions are refused.
+    let r = post(&app, Role::DataManager, &format!("/api/v1/videos/{video}/predict"), json!({"model_version_id": mv_id})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["ai_model_version_id"], mv_id);
+    let r = post(&app, Role::DataManager, &format!("/api/v1/videos/{video}/predict"), json!({"model_version_id": 999})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A failed prediction leaves the video alone.
+    let r = post(
+        &app,
+        Role::Service,
+        &format!("/api/v1/jobs/{}/complete", predict.body["id"]),
+        json!({"worker": "gpu", "outcome": "failed", "error": "model file missing", "retry": false}),
+    )
+    .await;
+    assert_eq!(r.body["state"], "failed");
+    assert_eq!(app.get(&format!("/api/v1/videos/{video}")).await.body["state"], "frames_extracted");
+}

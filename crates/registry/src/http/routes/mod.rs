@@ -6,6 +6,7 @@ pub mod health;
 pub mod jobs;
 pub mod openapi;
 pub mod patients;
+pub mod predictions;
 pub mod reports;
 pub mod terminology;
 pub mod tokens;
