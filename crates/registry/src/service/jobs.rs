@@ -347,10 +347,8 @@ pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) 
         )
         .await?;
         // A processed video goes on to prediction by whichever model the inference workers serve.
-        if job.kind == "process_video" && cfg.predict_after_processing {
-            if let Some(video) = job.video_id {
-                enqueue(&mut tx, Subject::Prediction(video, None), cfg.max_attempts).await?;
-            }
+        if let Some(video) = job.video_id.filter(|_| job.kind == "process_video" && cfg.predict_after_processing) {
+            enqueue(&mut tx, Subject::Prediction(video, None), cfg.max_attempts).await?;
         }
     } else {
         let error = done.error.clone().unwrap_or_default();
