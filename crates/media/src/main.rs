@@ -53,11 +53,13 @@ enum Command {
     },
     /// Write frame INDEX of a video as a PNG.
     Snapshot { video: PathBuf, index: u64, output: PathBuf },
-    /// Generate the synthetic endoscopy-like video for a processor of the registry.
+    /// Generate the synthetic endoscopy-like video for a processor of the registry (or a layout file).
     DemoVideo {
         output: PathBuf,
         #[arg(long, default_value = "olympus_cv_1500")]
         processor: String,
+        #[arg(long)]
+        layout_file: Option<PathBuf>,
         #[arg(long, default_value_t = 1920)]
         width: u32,
         #[arg(long, default_value_t = 1080)]
@@ -110,6 +112,11 @@ async fn layout(cfg: &MediaConfig, processor: &str) -> Result<mask::Layout> {
     Ok(mask::Layout { processor: processor.into(), width: dim("image_width"), height: dim("image_height"), regions: p.regions })
 }
 
+fn read_layout(file: &std::path::Path) -> Result<mask::Layout> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    toml::from_str::<mask::Layout>(&text).with_context(|| format!("{} is not a layout", file.display()))
+}
+
 fn worker(cfg: &MediaConfig, client: Client) -> Result<Worker> {
     let store = Store::open(&cfg.storage, &cfg.data_dir)?;
     let identities = Identities::read(&cfg.identity_file())
@@ -159,10 +166,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Anonymise { input, output, processor, layout_file } => {
             let layout = match (layout_file, processor) {
-                (Some(file), _) => {
-                    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                    toml::from_str::<mask::Layout>(&text).with_context(|| format!("{} is not a layout", file.display()))?
-                }
+                (Some(file), _) => read_layout(&file)?,
                 (None, Some(p)) => layout(&cfg, &p).await?,
                 (None, None) => bail!("name a --processor or a --layout-file"),
             };
@@ -192,8 +196,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Snapshot { video, index, output } => {
             tokio::task::spawn_blocking(move || frames::snapshot_png(&video, index, &output)).await??;
         }
-        Command::DemoVideo { output, processor, width, height, seconds, fps, noise } => {
-            let layout = layout(&cfg, &processor).await?;
+        Command::DemoVideo { output, processor, layout_file, width, height, seconds, fps, noise } => {
+            let layout = match layout_file {
+                Some(file) => read_layout(&file)?,
+                None => layout(&cfg, &processor).await?,
+            };
             let spec = demo::DemoSpec {
                 width,
                 height,
