@@ -133,8 +133,13 @@ async fn timeouts(axum::extract::State(t): axum::extract::State<Timeouts>, req: 
 async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+    // Bodies the handlers wrote as JSON (problems, and /readyz's readiness document on 503) are the answer;
+    // only the framework's bare text errors are replaced.
+    let is_json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"application/problem+json") || v.starts_with(b"application/json")
+    });
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
         let mut replaced = error::problem_response(error::for_status(status));
         for name in [header::ALLOW, header::RETRY_AFTER] {
             if let Some(v) = res.headers().get(&name) {
