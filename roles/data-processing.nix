@@ -6,6 +6,7 @@ let
   inherit (lib) mkOption types;
   cfg = config.endoreg.roles.data-processing;
   registry = config.services.endoreg.registry;
+  # The secrets this role needs are asserted from ../secrets/roles.nix (roles/default.nix); here they are used.
   secrets = config.endoreg.secrets.files;
 
   # Local media storage, relative to the registry's data directory unless absolute (crates/common storage).
@@ -83,19 +84,6 @@ in
       };
     })
 
-    (lib.mkIf (cfg.mediaWorkers > 0) {
-      assertions = [
-        {
-          assertion = secrets ? media-token;
-          message = ''
-            endoreg.roles.data-processing.mediaWorkers = ${toString cfg.mediaWorkers} needs the secret media-token (a token
-            of role service for the workers): add it to the `secrets` of ${config.networking.hostName} in
-            hosts/inventory.nix and create secrets/${config.networking.hostName}/media-token.age with agenix, or set mediaWorkers = 0.
-          '';
-        }
-      ];
-    })
-
     (lib.mkIf (cfg.mediaWorkers > 0 && secrets ? media-token) {
       services.endoreg.registry.tokenFiles = [
         {
@@ -118,14 +106,6 @@ in
 
     (lib.mkIf cfg.offsiteBackup.enable {
       assertions = [
-        {
-          assertion = secrets ? restic-repository && secrets ? restic-password;
-          message = ''
-            endoreg.roles.data-processing.offsiteBackup needs the secrets restic-repository and restic-password:
-            add them to the `secrets` of ${config.networking.hostName} in hosts/inventory.nix and create
-            secrets/${config.networking.hostName}/restic-repository.age and restic-password.age with agenix.
-          '';
-        }
         {
           assertion = registry.backup.enable;
           message = "endoreg.roles.data-processing.offsiteBackup copies the database exports: keep services.endoreg.registry.backup.enable on.";

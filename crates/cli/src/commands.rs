@@ -45,6 +45,15 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// The deployment's age-encrypted secrets (secrets/): check them against the inventory, re-encrypt them
+    /// after it changed. Needs nix-instantiate; reads the checkout, not the database.
+    Secrets {
+        #[command(subcommand)]
+        command: crate::secrets::SecretsCommand,
+    },
+    /// Probe this host after a deployment: systemd units, the registry's readiness, a token, a GPU. Exits
+    /// non-zero when any check fails, so that a deployment can be gated (and rolled back) on it.
+    Health(crate::health::HealthArgs),
 }
 
 #[derive(Subcommand)]
@@ -103,23 +112,29 @@ pub enum KbCommand {
 }
 
 pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
-    let cfg = RegistryConfig::load(config).context("configuration")?;
+    // Loaded by the commands that use the registry's database only: `secrets` and `health` must work where
+    // there is no registry configuration (a deployment checkout, a GPU host).
+    let load = || RegistryConfig::load(config).context("configuration");
     match command {
         Command::Migrate => {
+            let cfg = load()?;
             let db = connect(&cfg).await?;
             let applied = db.migrate().await?;
             println!("database {}: {applied} migration(s) applied, schema up to date", db.backend().as_str());
             Ok(ExitCode::SUCCESS)
         }
         Command::Kb { command } => {
+            let cfg = load()?;
             let db = connect_migrated(&cfg).await?;
             kb_command(&db, command).await
         }
         Command::Token { command } => {
+            let cfg = load()?;
             let db = connect_migrated(&cfg).await?;
             token_command(&db, command).await
         }
         Command::Export { file } => {
+            let cfg = load()?;
             let db = connect_migrated(&cfg).await?;
             let started = std::time::Instant::now();
             let summary = backup::export(&db, &file).await.with_context(|| format!("export to {}", file.display()))?;
@@ -133,6 +148,7 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { file } => {
+            let cfg = load()?;
             let db = connect_migrated(&cfg).await?;
             let started = std::time::Instant::now();
             let summary = backup::import(&db, &file).await.with_context(|| format!("import of {}", file.display()))?;
@@ -146,6 +162,7 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Quickstart => {
+            let cfg = load()?;
             let db = connect(&cfg).await?;
             let applied = db.migrate().await?;
             let report = kb::load(&db, &kb::ours::Files::builtin()).await?;
@@ -173,13 +190,18 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
+            let cfg = load()?;
             endoreg_registry::server::serve(&cfg, endoreg_registry::server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Query { query, json } => {
+            let cfg = load()?;
             let db = connect_migrated(&cfg).await?;
             crate::query::run(&db, query, json).await
         }
+        // reads files and runs nix-instantiate: blocking, but the runtime has nothing else to do meanwhile
+        Command::Secrets { command } => crate::secrets::run(command),
+        Command::Health(args) => crate::health::run(args).await,
     }
 }
 

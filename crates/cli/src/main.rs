@@ -2,7 +2,9 @@
 //! an administrator's shell on the host) through the same service layer the HTTP API uses.
 
 mod commands;
+mod health;
 mod query;
+mod secrets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "endoreg", version, about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries")]
+#[command(
+    name = "endoreg",
+    version,
+    about = "Clinical endoscopy registry: database, knowledge base, tokens, backup, queries, deployment secrets and health"
+)]
 struct Cli {
     /// Configuration file (TOML). Without it: defaults plus ENDOREG_* environment variables.
     #[arg(long, global = true, env = "ENDOREG_CONFIG")]
