@@ -92,6 +92,10 @@ pub mod keys {
     pub fn frames(video_sha256: &str, source: &str) -> String {
         format!("frames/{video_sha256}/{source}")
     }
+    /// A video's per-frame probabilities from one model version (the registry's id of the version).
+    pub fn predictions(video_sha256: &str, model_version_id: i64) -> String {
+        format!("predictions/{}/{video_sha256}/{model_version_id}.eprb", &video_sha256[..2.min(video_sha256.len())])
+    }
     /// One frame in that folder.
     pub fn frame(prefix: &str, number: u64, extension: &str) -> String {
         format!("{prefix}/{number:06}.{extension}")

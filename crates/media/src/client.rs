@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use endoreg_common::api::{
-    FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, MediaIdentity, Report, ReportPatch, StateChange, TermEntry, UploadMetadata,
-    UploadResult, Video, VideoPatch,
+    AiModelVersion, AiModelVersionIn, FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, MediaIdentity, Prediction, PredictionIn,
+    Report, ReportPatch, StateChange, TermEntry, Token, UploadMetadata, UploadResult, Video, VideoPatch,
 };
 use endoreg_common::problem::Problem;
 use endoreg_common::secret::Secret;
@@ -53,6 +53,11 @@ impl Client {
             .build()
             .map_err(|e| ClientError::Unavailable { what: "the HTTP client".into(), detail: e.to_string() })?;
         Ok(Client { http, base: base.trim_end_matches('/').to_owned(), token })
+    }
+
+    /// The same registry with another token (a caller's, to ask the registry who it is), sharing connections.
+    pub fn with_token(&self, token: Secret) -> Self {
+        Client { http: self.http.clone(), base: self.base.clone(), token }
     }
 
     /// The token this client sends (for tests and tools that call routes this client does not wrap).
@@ -176,6 +181,31 @@ impl Client {
 
     pub async fn processor(&self, name: &str) -> Result<TermEntry, ClientError> {
         self.get(&format!("/api/v1/terminology/endoscopy_processor/{name}")).await
+    }
+
+    /// The layout of a processor's picture (its regions), as anonymisation and inference crop by it.
+    pub async fn layout(&self, processor: &str) -> Result<crate::video::mask::Layout, ClientError> {
+        let p = self.processor(processor).await?;
+        let dim = |k: &str| p.fields.get(k).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+        Ok(crate::video::mask::Layout {
+            processor: processor.into(),
+            width: dim("image_width"),
+            height: dim("image_height"),
+            regions: p.regions,
+        })
+    }
+
+    /// The token this client sends, as the registry knows it (its role).
+    pub async fn whoami(&self) -> Result<Token, ClientError> {
+        self.get("/api/v1/tokens/self").await
+    }
+
+    pub async fn register_model_version(&self, v: &AiModelVersionIn) -> Result<AiModelVersion, ClientError> {
+        self.call(Method::POST, "/api/v1/ai-model-versions", v, None).await
+    }
+
+    pub async fn record_prediction(&self, video: i64, model_version: i64, p: &PredictionIn) -> Result<Prediction, ClientError> {
+        self.call(Method::PUT, &format!("/api/v1/videos/{video}/predictions/{model_version}"), p, None).await
     }
 
     pub async fn report(&self, id: i64) -> Result<Report, ClientError> {

@@ -70,7 +70,7 @@ pub async fn run(worker: &Worker, cfg: &MediaConfig, processor: &str, seconds: u
             break;
         }
         match worker.client.claim(&claim).await? {
-            Some(job) => worker.handle(job).await,
+            Some(job) => worker.handle_job(job).await,
             None => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
         }
     }

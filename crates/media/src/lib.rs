@@ -3,12 +3,14 @@
 //!
 //! - [`video`]: FFmpeg work — probe, anonymise, verify, extract frames, the synthetic demo video.
 //! - [`report`]: PDF text extraction and template-based anonymisation.
-//! - [`worker`]: the job loop against the registry ([`client`]); [`config`] its settings.
+//! - [`worker`]: the media jobs, run by the shared job loop ([`jobs`]) against the registry ([`client`]);
+//!   [`config`] its settings.
 //! - [`demo_run`]: the demo end to end, for the README's main command.
 
 pub mod client;
 pub mod config;
 pub mod demo_run;
+pub mod jobs;
 pub mod report;
 pub(crate) mod report_job;
 pub mod video;

@@ -107,9 +107,7 @@ async fn client(cfg: &MediaConfig) -> Result<Client> {
 }
 
 async fn layout(cfg: &MediaConfig, processor: &str) -> Result<mask::Layout> {
-    let p = client(cfg).await?.processor(processor).await?;
-    let dim = |k: &str| p.fields.get(k).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-    Ok(mask::Layout { processor: processor.into(), width: dim("image_width"), height: dim("image_height"), regions: p.regions })
+    Ok(client(cfg).await?.layout(processor).await?)
 }
 
 fn read_layout(file: &std::path::Path) -> Result<mask::Layout> {

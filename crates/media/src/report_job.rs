@@ -1,14 +1,12 @@
 //! Processing a report job: the PDF's text, anonymised by the report templates. The raw text is never
 //! stored; what the templates found goes to the identifying tables through the registry.
 
-use std::sync::atomic::AtomicBool;
-
 use endoreg_common::api::{Job, MediaIdentity, ReportPatch};
 
 use crate::report::{self, KnownIdentity};
 use crate::worker::{JobError, Worker, check_lease};
 
-pub async fn process(worker: &Worker, job: &Job, lost: &AtomicBool) -> Result<(), JobError> {
+pub async fn process(worker: &Worker, job: &Job, lost: &crate::jobs::Lease) -> Result<(), JobError> {
     let id = job.report_id.ok_or_else(|| JobError::Report("the job names no report".into()))?;
     let mut report = worker.client.report(id).await?;
     if report.state == "anonymised" {

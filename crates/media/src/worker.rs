@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
-use endoreg_common::api::{FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, Video, VideoMetadata, VideoPatch};
+use endoreg_common::api::{FrameSet, Job, Video, VideoMetadata, VideoPatch};
 use endoreg_common::storage::{Identities, StorageError, Store, keys};
 
 use crate::client::{Client, ClientError};
 use crate::config::MediaConfig;
+use crate::jobs::{JobHandler, JobLoop, Lease};
 use crate::video::mask::{Layout, Mask};
 use crate::video::{MediaError, anonymise, frames, probe};
 
@@ -30,7 +30,7 @@ pub enum JobError {
     LeaseLost,
 }
 
-impl JobError {
+impl crate::jobs::JobFailure for JobError {
     fn retry(&self) -> bool {
         match self {
             JobError::Media(e) => !e.is_permanent(),
@@ -58,69 +58,38 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, MediaError> +
     tokio::task::spawn_blocking(f).await.map_err(|e| MediaError::internal("worker thread", e))?
 }
 
+impl JobHandler for Worker {
+    type Error = JobError;
+
+    async fn handle(&self, job: &Job, lease: &Arc<Lease>) -> Result<(), JobError> {
+        match job.kind.as_str() {
+            "process_video" => self.process_video(job, lease).await,
+            "process_report" => crate::report_job::process(self, job, lease).await,
+            other => Err(JobError::Report(format!("this worker does not handle `{other}` jobs"))),
+        }
+    }
+}
+
 impl Worker {
-    /// Claims and processes jobs until `stop` is set.
-    pub async fn run(&self, stop: Arc<AtomicBool>) {
-        let claim = JobClaim { worker: self.name.clone(), kinds: self.cfg.kinds.clone(), lease_secs: self.cfg.lease_secs };
-        let mut warned = false;
-        while !stop.load(Ordering::Relaxed) {
-            match self.client.claim(&claim).await {
-                Ok(Some(job)) => {
-                    warned = false;
-                    self.handle(job).await;
-                }
-                Ok(None) => tokio::time::sleep(Duration::from_secs(self.cfg.poll_secs)).await,
-                Err(e) => {
-                    // Said once until it recovers, not every poll.
-                    if !warned {
-                        log::warn!("cannot claim jobs: {e}");
-                        warned = true;
-                    }
-                    tokio::time::sleep(Duration::from_secs(self.cfg.poll_secs.max(5))).await;
-                }
-            }
+    /// How this worker claims jobs.
+    pub fn job_loop(&self) -> JobLoop {
+        JobLoop {
+            client: self.client.clone(),
+            worker: self.name.clone(),
+            kinds: self.cfg.kinds.clone(),
+            lease_secs: self.cfg.lease_secs,
+            poll_secs: self.cfg.poll_secs,
         }
     }
 
-    /// Processes one job with a heartbeat beside it, and reports the outcome.
-    pub async fn handle(&self, job: Job) {
-        log::info!("job {} ({}) claimed, attempt {}", job.id, job.kind, job.attempts);
-        let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = {
-            let client = self.client.clone();
-            let hb = JobHeartbeat { worker: self.name.clone(), lease_secs: self.cfg.lease_secs };
-            let lost = lost.clone();
-            let every = Duration::from_secs(u64::try_from(self.cfg.lease_secs / 3).unwrap_or(10).max(5));
-            let id = job.id;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match client.heartbeat(id, &hb).await {
-                        Ok(_) => {}
-                        Err(e) if e.status() == Some(409) => {
-                            lost.store(true, Ordering::Relaxed);
-                            return;
-                        }
-                        Err(e) => log::warn!("job {id}: heartbeat failed: {e}"),
-                    }
-                }
-            })
-        };
-        let result = match job.kind.as_str() {
-            "process_video" => self.process_video(&job, &lost).await,
-            "process_report" => self.process_report(&job, &lost).await,
-            other => Err(JobError::Report(format!("this worker does not handle `{other}` jobs"))),
-        };
-        heartbeat.abort();
-        let done = match &result {
-            Ok(()) => JobCompletion { worker: self.name.clone(), outcome: "succeeded".into(), error: None, retry: false },
-            Err(e) => JobCompletion { worker: self.name.clone(), outcome: "failed".into(), error: Some(e.to_string()), retry: e.retry() },
-        };
-        match (&result, self.client.complete(job.id, &done).await) {
-            (Ok(()), Ok(_)) => log::info!("job {} done", job.id),
-            (Err(e), Ok(j)) => log::warn!("job {} failed ({}): {e}", job.id, if j.state == "queued" { "will be retried" } else { "final" }),
-            (_, Err(e)) => log::warn!("job {}: cannot report the outcome: {e}", job.id),
-        }
+    /// Claims and processes jobs until `stop` is set.
+    pub async fn run(&self, stop: Arc<AtomicBool>) {
+        self.job_loop().run(self, stop).await;
+    }
+
+    /// Processes one claimed job and reports the outcome.
+    pub async fn handle_job(&self, job: Job) {
+        self.job_loop().handle(self, job).await;
     }
 
     pub(crate) fn work_dir(&self) -> Result<tempfile::TempDir, JobError> {
@@ -134,12 +103,10 @@ impl Worker {
 
     async fn layout(&self, video: &Video) -> Result<Layout, JobError> {
         let name = video.processor.clone().ok_or_else(|| MediaError::Regions("the video names no endoscopy processor".into()))?;
-        let p = self.client.processor(&name).await?;
-        let dim = |k: &str| p.fields.get(k).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        Ok(Layout { processor: name, width: dim("image_width"), height: dim("image_height"), regions: p.regions })
+        Ok(self.client.layout(&name).await?)
     }
 
-    async fn process_video(&self, job: &Job, lost: &AtomicBool) -> Result<(), JobError> {
+    async fn process_video(&self, job: &Job, lost: &Lease) -> Result<(), JobError> {
         let id = job.video_id.ok_or_else(|| JobError::Report("the job names no video".into()))?;
         let mut video = self.client.video(id).await?;
         let work = self.work_dir()?;
@@ -250,14 +217,10 @@ impl Worker {
         }
         Ok(extracted?)
     }
-
-    async fn process_report(&self, job: &Job, lost: &AtomicBool) -> Result<(), JobError> {
-        crate::report_job::process(self, job, lost).await
-    }
 }
 
-pub(crate) fn check_lease(lost: &AtomicBool) -> Result<(), JobError> {
-    if lost.load(Ordering::Relaxed) { Err(JobError::LeaseLost) } else { Ok(()) }
+pub(crate) fn check_lease(lease: &Lease) -> Result<(), JobError> {
+    if lease.is_lost() { Err(JobError::LeaseLost) } else { Ok(()) }
 }
 
 async fn copy_into(path: &Path, ingest: &mut endoreg_common::storage::Ingest) -> Result<(), JobError> {

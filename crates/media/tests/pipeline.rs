@@ -115,7 +115,7 @@ async fn upload(h: &Harness, file: &Path, processor: &str) -> Video {
 async fn drain(h: &Harness) {
     let claim = JobClaim { worker: h.worker.name.clone(), kinds: vec!["process_video".into()], lease_secs: 60 };
     while let Some(job) = h.worker.client.claim(&claim).await.unwrap() {
-        h.worker.handle(job).await;
+        h.worker.handle_job(job).await;
     }
 }
 
@@ -308,7 +308,7 @@ async fn a_report_pdf_becomes_anonymised_text_and_its_identity_is_kept_apart() {
     let bad = h.worker.client.upload(&broken, &meta).await.unwrap().report.unwrap();
     let claim = JobClaim { worker: h.worker.name.clone(), kinds: vec!["process_report".into()], lease_secs: 60 };
     while let Some(job) = h.worker.client.claim(&claim).await.unwrap() {
-        h.worker.handle(job).await;
+        h.worker.handle_job(job).await;
     }
     let r = h.worker.client.report(good.id).await.unwrap();
     assert_eq!(r.state, "anonymised", "{r:?}");

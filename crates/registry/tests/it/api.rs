@@ -16,6 +16,7 @@ backends!(
     videos_follow_their_state_machine,
     segments_and_reports,
     terminology_is_readable_by_every_role,
+    a_token_tells_its_own_role_and_nothing_else,
     the_openapi_document_describes_every_route
 );
 
@@ -290,6 +291,17 @@ async fn terminology_is_readable_by_every_role(app: TestApp) {
     assert!(r.body.as_array().unwrap().iter().any(|i| i["name"] == "cold_snare_polypectomy"), "{}", r.body);
     let r = app.get("/api/v1/classifications").await;
     assert!(r.body.as_array().unwrap().len() >= 10);
+}
+
+async fn a_token_tells_its_own_role_and_nothing_else(app: TestApp) {
+    for role in Role::ALL {
+        let r = app.call(Some(role), Method::GET, "/api/v1/tokens/self", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.body);
+        assert_eq!(r.body["role"], role.as_str());
+        assert_eq!(r.body["name"], format!("test {role}"));
+        assert!(r.body.get("token").is_none() && r.body.get("hash").is_none(), "{}", r.body);
+    }
+    assert_eq!(app.call(None, Method::GET, "/api/v1/tokens/self", None, None).await.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn the_openapi_document_describes_every_route(app: TestApp) {

@@ -8,6 +8,7 @@ use endoreg_common::access::Permission;
 use endoreg_common::api::{Token, TokenCreate, TokenCreated};
 
 use super::{ReadErrors, State, WriteErrors};
+use crate::http::auth::Principal;
 use crate::http::error::ApiResult;
 use crate::http::extract::{Json, Path};
 use crate::http::policy::guard;
@@ -19,6 +20,7 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
         .routes(guard(Permission::ManageTokens, routes!(list_tokens)))
         .routes(guard(Permission::ManageTokens, routes!(create_token)))
         .routes(guard(Permission::ManageTokens, routes!(revoke_token)))
+        .routes(guard(Permission::ReadTerminology, routes!(own_token)))
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = Vec<Token>), ReadErrors))]
@@ -36,4 +38,11 @@ pub async fn create_token(S(state): State, Json(input): Json<TokenCreate>) -> Ap
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 200, body = Token), WriteErrors))]
 pub async fn revoke_token(S(state): State, Path(id): Path<i64>) -> ApiResult<JsonOk<Token>> {
     Ok(JsonOk(tokens::revoke(&state.db, id).await?))
+}
+
+/// The caller's own token (name, role, expiry): how a service in front of the registry checks what a caller
+/// may do. Every valid token may ask.
+#[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", responses((status = 200, body = Token), ReadErrors))]
+pub async fn own_token(S(state): State, principal: Principal) -> ApiResult<JsonOk<Token>> {
+    Ok(JsonOk(tokens::get(&state.db, principal.token_id).await?))
 }
