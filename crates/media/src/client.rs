@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use endoreg_common::api::{
-    AiModelVersion, AiModelVersionIn, FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, MediaIdentity, Prediction, PredictionIn,
-    Report, ReportPatch, StateChange, TermEntry, Token, UploadMetadata, UploadResult, Video, VideoPatch,
+    AiModelVersion, AiModelVersionIn, FrameSet, Job, JobClaim, JobCompletion, JobHeartbeat, LabelSegment, MediaIdentity, PredictRequest,
+    Prediction, PredictionIn, Report, ReportPatch, StateChange, TermEntry, Token, UploadMetadata, UploadResult, Video, VideoPatch,
 };
 use endoreg_common::problem::Problem;
 use endoreg_common::secret::Secret;
@@ -142,6 +142,10 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| unavailable(format!("unexpected answer: {e}")))
     }
 
+    pub async fn job(&self, id: i64) -> Result<Job, ClientError> {
+        self.get(&format!("/api/v1/jobs/{id}")).await
+    }
+
     pub async fn claim(&self, claim: &JobClaim) -> Result<Option<Job>, ClientError> {
         self.send(Method::POST, "/api/v1/jobs/claim", Some(claim), None).await
     }
@@ -206,6 +210,20 @@ impl Client {
 
     pub async fn record_prediction(&self, video: i64, model_version: i64, p: &PredictionIn) -> Result<Prediction, ClientError> {
         self.call(Method::PUT, &format!("/api/v1/videos/{video}/predictions/{model_version}"), p, None).await
+    }
+
+    pub async fn predictions(&self, video: i64) -> Result<Vec<Prediction>, ClientError> {
+        self.get(&format!("/api/v1/videos/{video}/predictions")).await
+    }
+
+    /// Queues a prediction of `video` (by `model_version`, or whichever model the inference workers serve).
+    pub async fn request_prediction(&self, video: i64, model_version: Option<i64>) -> Result<Job, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/videos/{video}/predict"), &PredictRequest { model_version_id: model_version }, None).await
+    }
+
+    /// A video's labelled segments (annotations and predictions).
+    pub async fn segments(&self, video: i64) -> Result<Vec<LabelSegment>, ClientError> {
+        self.get(&format!("/api/v1/videos/{video}/segments")).await
     }
 
     pub async fn report(&self, id: i64) -> Result<Report, ClientError> {

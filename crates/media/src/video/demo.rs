@@ -239,6 +239,11 @@ pub fn generate(path: &Path, spec: &DemoSpec) -> Result<u64, MediaError> {
             }
         }
     }
+    // Texels per pixel: the texture keeps its size relative to the endoscope image (1:1 at 1080p), so the
+    // picture looks alike at every resolution, as a real scene does, and a classifier sees the same thing.
+    let texel = 1020.0 / f64::from(k.h.max(1));
+    let texel_x: Vec<usize> = (0..w as usize).map(|x| (x as f64 * texel) as usize).collect();
+    let texel_y: Vec<usize> = (0..h as usize).map(|y| (y as f64 * texel) as usize).collect();
     let rate = ffmpeg::Rational::new(spec.fps as i32, 1);
     let mut writer = H264Writer::create(path, w, h, ffmpeg::Rational::new(1, spec.fps as i32), rate, &spec.encoding)?;
     let mut f = frame::Video::new(Pixel::YUV420P, w, h);
@@ -260,13 +265,13 @@ pub fn generate(path: &Path, spec: &DemoSpec) -> Result<u64, MediaError> {
             for y in 0..h as usize {
                 let row = &mut yp[y * ys..y * ys + w as usize];
                 row.fill(16);
-                let ty = ((y + dy) % TILE) * TILE;
+                let ty = ((texel_y[y] + dy) % TILE) * TILE;
                 for x in k.x as usize..k.right() as usize {
                     let v = vignette[y * w as usize + x];
                     if v == 0 {
                         continue;
                     }
-                    let t = tex[ty + (x + dx) % TILE];
+                    let t = tex[ty + (texel_x[x] + dx) % TILE];
                     let mut luma = 16 + ((u32::from(pal[t as usize].0) - 16) * u32::from(v) / 255) as u8;
                     if spec.noise > 0 {
                         rng ^= rng << 13;
@@ -287,14 +292,14 @@ pub fn generate(path: &Path, spec: &DemoSpec) -> Result<u64, MediaError> {
             for cy in 0..(h / 2) as usize {
                 let row = &mut cp[cy * cs..cy * cs + (w / 2) as usize];
                 row.fill(128);
-                let (y, ty) = (cy * 2, ((cy * 2 + dy) % TILE) * TILE);
+                let (y, ty) = (cy * 2, ((texel_y[cy * 2] + dy) % TILE) * TILE);
                 let first = (k.x as usize).div_ceil(2);
                 for (cx, sample) in row.iter_mut().enumerate().take(k.right() as usize / 2).skip(first) {
                     let x = cx * 2;
                     if vignette[y * w as usize + x] == 0 {
                         continue;
                     }
-                    let t = tex[ty + (x + dx) % TILE] as usize;
+                    let t = tex[ty + (texel_x[x] + dx) % TILE] as usize;
                     *sample = if plane == 1 { pal[t].1 } else { pal[t].2 };
                 }
             }

@@ -1,0 +1,332 @@
+//! ONNX Runtime: loading the library from a configured path, choosing the execution provider (CUDA or
+//! TensorRT when asked for and usable, the CPU otherwise), and a [`Model`]: a session checked against its
+//! contract when it is loaded, so that a wrong model fails at start and not on the first video.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::ep::ExecutionProvider as _;
+use ort::session::Session;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use sha2::{Digest, Sha256};
+
+use crate::config::{ExecutionProvider, RuntimeConfig};
+use crate::contract::{Activation, Contract};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot load ONNX Runtime from {path}: {detail} (set runtime.library or ORT_DYLIB_PATH to libonnxruntime.so, 1.22 or newer)")]
+    Library { path: PathBuf, detail: String },
+    #[error("the model file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("the model file {path} is not a model ONNX Runtime can load: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the model {path} does not fit its contract: {detail}")]
+    Mismatch { path: PathBuf, detail: String },
+    #[error("no GPU execution provider can be used ({0}) and require_gpu is set")]
+    NoGpu(String),
+    #[error("inference failed: {0}")]
+    Run(String),
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The process's ONNX Runtime environment. The library is loaded once; a second, different path is refused
+/// instead of silently ignored.
+fn environment(library: &Path) -> Result<&'static ort::environment::Environment, ModelError> {
+    static ENV: OnceLock<(PathBuf, ort::environment::Environment)> = OnceLock::new();
+    static INIT: Mutex<()> = Mutex::new(());
+    let fail = |detail: String| ModelError::Library { path: library.to_owned(), detail };
+    if !library.is_file() {
+        return Err(fail("no such file".into()));
+    }
+    let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((path, env)) = ENV.get() {
+        if path != library {
+            return Err(fail(format!("{} is loaded already", path.display())));
+        }
+        return Ok(env);
+    }
+    let env = ort::init_from(library)
+        .map_err(|e| fail(err(e)))?
+        .with_name("endoreg-inference")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| fail(err(e)))?;
+    let _ = ENV.set((library.to_owned(), env));
+    ENV.get().map(|(_, env)| env).ok_or_else(|| fail("the environment was not kept".into()))
+}
+
+/// Which execution provider runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+            Provider::TensorRt => "tensorrt",
+        }
+    }
+
+    pub fn is_gpu(self) -> bool {
+        self != Provider::Cpu
+    }
+}
+
+/// Registers the GPU provider `wanted` on `builder`; why not, when it cannot be used.
+fn register_gpu(builder: &mut SessionBuilder, wanted: ExecutionProvider, device: i32) -> Result<Provider, String> {
+    let cuda = ort::ep::CUDA::default().with_device_id(device);
+    if wanted == ExecutionProvider::Tensorrt {
+        let trt = ort::ep::TensorRT::default().with_device_id(device);
+        match ort::ep::TensorRT::is_available() {
+            Ok(true) => {
+                trt.register(builder).map_err(|e| format!("TensorRT: {e}"))?;
+                // TensorRT takes the subgraphs it supports; CUDA the rest.
+                cuda.register(builder).map_err(|e| format!("CUDA: {e}"))?;
+                return Ok(Provider::TensorRt);
+            }
+            Ok(false) => return Err("this ONNX Runtime library has no TensorRT provider".into()),
+            Err(e) => return Err(format!("TensorRT: {e}")),
+        }
+    }
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => cuda.register(builder).map(|()| Provider::Cuda).map_err(|e| format!("CUDA: {e}")),
+        Ok(false) => Err("this ONNX Runtime library has no CUDA provider (the CPU build of the onnxruntime wheel has none)".into()),
+        Err(e) => Err(format!("CUDA: {e}")),
+    }
+}
+
+/// A loaded model, checked against its contract. Not shared between threads: ONNX Runtime runs one call
+/// of a session at a time; callers put it behind a mutex.
+pub struct Model {
+    session: Session,
+    pub contract: Contract,
+    pub path: PathBuf,
+    /// SHA-256 of the ONNX file: recorded with the model version, so a changed file under the same version
+    /// is noticed.
+    pub sha256: String,
+    pub provider: Provider,
+    /// Frames per call; the model's own when its batch dimension is fixed.
+    pub batch_size: usize,
+    fixed_batch: bool,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.contract.name)
+            .field("version", &self.contract.version)
+            .field("provider", &self.provider)
+            .field("batch_size", &self.batch_size)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads `onnx` with `contract` on the provider `rt` asks for. A GPU provider that cannot be used is a
+    /// warning and the CPU runs the model, unless `require_gpu`; then it is an error.
+    pub fn load(library: &Path, onnx: &Path, contract: Contract, rt: &RuntimeConfig) -> Result<Model, ModelError> {
+        let env = environment(library)?;
+        if !onnx.is_file() {
+            return Err(ModelError::Missing(onnx.to_owned()));
+        }
+        let bytes = std::fs::read(onnx).map_err(|e| ModelError::Corrupt { path: onnx.to_owned(), detail: e.to_string() })?;
+        let sha256 = format!("{:x}", Sha256::digest(&bytes));
+        let threads = if rt.intra_threads == 0 { endoreg_media::video::cores() } else { rt.intra_threads };
+        let corrupt = |detail: String| ModelError::Corrupt { path: onnx.to_owned(), detail };
+        let mut builder = Session::builder(env)
+            .map_err(|e| corrupt(err(e)))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| corrupt(err(e)))?
+            .with_intra_threads(threads)
+            .map_err(|e| corrupt(err(e)))?
+            .with_inter_threads(1)
+            .map_err(|e| corrupt(err(e)))?;
+        let device = i32::try_from(rt.device_id).unwrap_or(0);
+        let provider = match rt.execution_provider {
+            ExecutionProvider::Cpu => {
+                if rt.require_gpu {
+                    return Err(ModelError::NoGpu("execution_provider is cpu".into()));
+                }
+                Provider::Cpu
+            }
+            wanted => {
+                match register_gpu(&mut builder, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
+                    Ok(p) => p,
+                    Err(why) if rt.require_gpu => return Err(ModelError::NoGpu(why)),
+                    Err(why) => {
+                        if wanted == ExecutionProvider::Auto {
+                            log::info!("no GPU provider ({why}); running on the CPU with {threads} threads");
+                        } else {
+                            log::warn!(
+                                "execution_provider {} cannot be used ({why}); running on the CPU with {threads} threads",
+                                wanted.as_str()
+                            );
+                        }
+                        Provider::Cpu
+                    }
+                }
+            }
+        };
+        let session = builder.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?;
+        let mut model = Model { session, contract, path: onnx.to_owned(), sha256, provider, batch_size: rt.batch_size, fixed_batch: false };
+        model.check_signature()?;
+        model.check_outputs()?;
+        log::info!(
+            "model {} {} loaded from {} on {} (batch {})",
+            model.contract.name,
+            model.contract.version,
+            onnx.display(),
+            provider.as_str(),
+            model.batch_size
+        );
+        Ok(model)
+    }
+
+    fn mismatch(&self, detail: String) -> ModelError {
+        ModelError::Mismatch { path: self.path.clone(), detail }
+    }
+
+    /// The input must be one float tensor [batch, 3, height, width] of the contract's size; the output a
+    /// float tensor [batch, labels].
+    fn check_signature(&mut self) -> Result<(), ModelError> {
+        let (w, h) = (i64::from(self.contract.input.width), i64::from(self.contract.input.height));
+        let inputs = self.session.inputs();
+        let [input] = inputs else {
+            return Err(self.mismatch(format!("it has {} inputs; the contract describes one image input", inputs.len())));
+        };
+        let ValueType::Tensor { ty, shape, .. } = input.dtype() else {
+            return Err(self.mismatch(format!("input `{}` is not a tensor", input.name())));
+        };
+        if *ty != TensorElementType::Float32 {
+            return Err(self.mismatch(format!("input `{}` holds {ty:?}, not 32-bit floats", input.name())));
+        }
+        let dims: Vec<i64> = shape.to_vec();
+        let fits = |got: i64, want: i64| got < 0 || got == want;
+        if dims.len() != 4 || !fits(dims[1], 3) || !fits(dims[2], h) || !fits(dims[3], w) {
+            return Err(self.mismatch(format!(
+                "input `{}` has shape {dims:?}; the contract needs [batch, 3, {h}, {w}] (nchw, input.height x input.width)",
+                input.name()
+            )));
+        }
+        if dims[0] > 0 {
+            self.batch_size = usize::try_from(dims[0]).unwrap_or(1);
+            self.fixed_batch = true;
+        }
+        let labels = i64::try_from(self.contract.labels.len()).unwrap_or(i64::MAX);
+        let Some(output) = self.session.outputs().first() else {
+            return Err(self.mismatch("it has no output".into()));
+        };
+        if let ValueType::Tensor { ty, shape, .. } = output.dtype() {
+            if *ty != TensorElementType::Float32 {
+                return Err(self.mismatch(format!("output `{}` holds {ty:?}, not 32-bit floats", output.name())));
+            }
+            let dims: Vec<i64> = shape.to_vec();
+            if dims.len() != 2 || !fits(dims[1], labels) {
+                return Err(self.mismatch(format!(
+                    "output `{}` has shape {dims:?} but the sidecar lists {labels} labels: [batch, {labels}] expected",
+                    output.name()
+                )));
+            }
+        } else {
+            return Err(self.mismatch(format!("output `{}` is not a tensor", output.name())));
+        }
+        Ok(())
+    }
+
+    /// One call on a black batch: outputs whose size is only known at run time are checked here, and the
+    /// providers allocate what they need before the first video.
+    fn check_outputs(&mut self) -> Result<(), ModelError> {
+        let n = self.batch_size;
+        let zeros = vec![0.0f32; n * self.frame_len()];
+        self.run(&zeros, n).map(|_| ())
+    }
+
+    /// Floats per frame in the input tensor.
+    pub fn frame_len(&self) -> usize {
+        3 * self.contract.input.width as usize * self.contract.input.height as usize
+    }
+
+    pub fn labels(&self) -> usize {
+        self.contract.labels.len()
+    }
+
+    /// Runs `n` frames (`frames` holds `n * frame_len()` floats, `n <= batch_size`) and returns `n * labels`
+    /// probabilities, the contract's activation applied. A model with a fixed batch gets the batch padded.
+    pub fn run(&mut self, frames: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
+        let per = self.frame_len();
+        if frames.len() != n * per || n == 0 || n > self.batch_size {
+            return Err(ModelError::Run(format!("a batch of {n} frames needs {} floats, got {}", n * per, frames.len())));
+        }
+        let padded;
+        let (data, rows) = if self.fixed_batch && n < self.batch_size {
+            let mut v = frames.to_vec();
+            v.resize(self.batch_size * per, 0.0);
+            padded = v;
+            (&padded[..], self.batch_size)
+        } else {
+            (frames, n)
+        };
+        let (h, w) = (self.contract.input.height as usize, self.contract.input.width as usize);
+        let labels = self.labels();
+        let tensor = TensorRef::from_array_view(([rows, 3, h, w], data)).map_err(|e| ModelError::Run(err(e)))?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| ModelError::Run(err(e)))?;
+        let (shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(|e| ModelError::Run(err(e)))?;
+        let dims: Vec<i64> = shape.to_vec();
+        if dims.len() != 2 || dims[0] != i64::try_from(rows).unwrap_or(-1) || dims[1] != i64::try_from(labels).unwrap_or(-1) {
+            return Err(ModelError::Mismatch {
+                path: self.path.clone(),
+                detail: format!("it answered with shape {dims:?} for {rows} frames, but the sidecar lists {labels} labels"),
+            });
+        }
+        let mut out = values[..n * labels].to_vec();
+        activate(self.contract.output.activation, &mut out, labels);
+        Ok(out)
+    }
+}
+
+/// Applies the contract's activation to rows of `labels` values.
+pub fn activate(activation: Activation, values: &mut [f32], labels: usize) {
+    match activation {
+        Activation::None => {}
+        Activation::Sigmoid => values.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        Activation::Softmax => {
+            for row in values.chunks_mut(labels.max(1)) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for v in row.iter_mut() {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                }
+                row.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
+    }
+    // A model that produces NaN must not yield "label present" by accident.
+    values.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations() {
+        let mut v = vec![0.0, 100.0, -100.0, f32::NAN];
+        activate(Activation::Sigmoid, &mut v, 4);
+        assert_eq!(v[0], 0.5);
+        assert!(v[1] > 0.999 && v[2] < 0.001 && v[3] == 0.0);
+        let mut v = vec![1.0, 1.0, 3.0, 0.0];
+        activate(Activation::Softmax, &mut v, 2);
+        assert!((v[0] - 0.5).abs() < 1e-6 && (v[2] + v[3] - 1.0).abs() < 1e-6 && v[2] > 0.95);
+    }
+}

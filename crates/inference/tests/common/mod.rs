@@ -1,0 +1,65 @@
+//! What the integration tests share: the real ONNX Runtime library, the demo model, demo videos.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use endoreg_inference::config::InferenceConfig;
+use endoreg_media::video::demo::{self, DemoSpec, FakePatient};
+use endoreg_media::video::encode::H264Settings;
+use endoreg_media::video::mask::Layout;
+
+/// The ONNX Runtime library the tests run with (`.ci/setup` exports it from the onnxruntime wheel).
+pub fn library() -> PathBuf {
+    let p = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .expect("ORT_DYLIB_PATH must name libonnxruntime.so (run `source .ci/setup`, which installs it)");
+    assert!(p.is_file(), "ORT_DYLIB_PATH={} is not a file", p.display());
+    p
+}
+
+pub fn demo_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/endoreg-demo-multilabel.onnx")
+}
+
+/// A configuration for the demo model on the CPU, with data under `data`.
+pub fn config(data: &Path) -> InferenceConfig {
+    let mut cfg = InferenceConfig { data_dir: data.to_owned(), ..InferenceConfig::default() };
+    cfg.model.path = Some(demo_model());
+    cfg.runtime.library = Some(library());
+    cfg.runtime.batch_size = 4;
+    cfg.pipeline.decode_threads = 1;
+    cfg.pipeline.preprocess_threads = 2;
+    cfg
+}
+
+pub fn olympus_layout() -> Layout {
+    use endoreg_common::api::Region;
+    let r = |name: &str, kind: &str, x, y, width, height| Region { name: name.into(), kind: kind.into(), x, y, width, height };
+    Layout {
+        processor: "olympus_cv_1500".into(),
+        width: 1920,
+        height: 1080,
+        regions: vec![
+            r("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
+            r("patient_name", "patient_information", 20, 76, 540, 44),
+        ],
+    }
+}
+
+/// The synthetic demo video (outside 0–15 %, mucosa, NBI 55–70 %, blurred 70–85 %, mucosa) at 480x270.
+pub fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
+    let path = dir.join(name);
+    let spec = DemoSpec {
+        width: 480,
+        height: 270,
+        fps: 25,
+        frames,
+        layout: olympus_layout(),
+        patient: FakePatient::default(),
+        noise: 0,
+        encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
+    };
+    demo::generate(&path, &spec).unwrap();
+    path
+}
