@@ -84,11 +84,16 @@
           };
           cargoArtifacts = craneLib.buildDepsOnly commonArgs;
 
-          # One package per binary; a new service crate is one more entry below. The inference worker's will
-          # be `crate { pname = "endoreg-inference"; description = ...; extraArgs.buildInputs =
-          # commonArgs.buildInputs ++ [ onnxruntime ]; }`, with the CUDA build of onnxruntime for ai-deploy
-          # hosts; its `ort` crate must link that library (ORT_STRATEGY=system, ORT_LIB_LOCATION), since
-          # nothing can be downloaded in the build sandbox.
+          # The inference service's demo model (crates/inference/models: the ONNX file is not Cargo source).
+          demoModel = lib.fileset.toSource {
+            root = ./crates/inference/models;
+            fileset = lib.fileset.unions [
+              ./crates/inference/models/endoreg-demo-multilabel.onnx
+              ./crates/inference/models/endoreg-demo-multilabel.toml
+            ];
+          };
+
+          # One package per binary; a new service crate is one more entry below.
           crate =
             { pname
             , cargoPackage ? pname
@@ -126,6 +131,24 @@
               pname = "endoreg-media";
               description = "The endoreg media worker";
             };
+            # ONNX Runtime is not linked: the `ort` crate loads libonnxruntime.so at run time (load-dynamic), so
+            # one build serves the CPU and the CUDA build of nixpkgs' onnxruntime, and nothing is downloaded in
+            # the build sandbox. The NixOS module names the library in the configuration (runtime.library);
+            # elsewhere the wrapper's default ORT_DYLIB_PATH, the CPU build, applies. The demo model and its
+            # sidecar are installed to share/endoreg/models/.
+            endoreg-inference = crate {
+              pname = "endoreg-inference";
+              description = "The endoreg inference service: ONNX frame classifier, prediction jobs, metrics";
+              extraArgs = {
+                nativeBuildInputs = commonArgs.nativeBuildInputs ++ [ pkgs.makeWrapper ];
+                postInstall = ''
+                  install -D -m 0644 -t $out/share/endoreg/models \
+                    ${demoModel}/endoreg-demo-multilabel.onnx ${demoModel}/endoreg-demo-multilabel.toml
+                  wrapProgram $out/bin/endoreg-inference \
+                    --set-default ORT_DYLIB_PATH ${pkgs.onnxruntime}/lib/libonnxruntime.so
+                '';
+              };
+            };
           };
 
           checks = {
@@ -148,6 +171,8 @@
                 src = checkSrc;
                 # the PostgreSQL tests start their own cluster (initdb, pg_ctl)
                 nativeCheckInputs = [ pkgs.postgresql ];
+                # the inference tests run the demo model with nixpkgs' ONNX Runtime (CPU)
+                ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
                 # Skipped in the sandbox, run by .ci/run: they read the EndoregDB base data beside the
                 # checkout (../shared, not part of this repository) or need moto's S3 server.
                 cargoTestExtraArgs = lib.concatStringsSep " " [
@@ -166,6 +191,8 @@
             # cargo, rustc, clippy and rustfmt come with crane's shell; the build inputs of the packages
             # (pkg-config, libclang, FFmpeg) with inputsFrom.
             inputsFrom = [ packages.endoreg-media ];
+            # the inference crate's tests and `cargo run -p endoreg-inference` load ONNX Runtime from here
+            ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
             packages = [
               pkgs.rust-analyzer
               pkgs.ffmpeg
@@ -201,8 +228,8 @@
         packages
         // {
           default = packages.endoreg;
-          # ONNX Runtime with CUDA, for the inference worker on ai-deploy hosts (the CPU build is
-          # pkgs.onnxruntime, in the dev shell).
+          # ONNX Runtime with CUDA (the CPU build is pkgs.onnxruntime, in the dev shell). The ai-deploy role's
+          # inference service uses the host's own `pkgs.onnxruntime.override { cudaSupport = true; }`.
           onnxruntime-cuda = pkgsCuda.onnxruntime;
         }
       );

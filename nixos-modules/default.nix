@@ -21,13 +21,15 @@ let
   registry = keyed "registry" [ (import ./registry.nix { inherit packagesFor; }) ];
   # services.endoreg.media: media workers taking jobs from a registry.
   media = keyed "media" [ (import ./media.nix { inherit packagesFor; }) ];
+  # services.endoreg.inference: the inference service (ONNX Runtime, CPU or CUDA) taking prediction jobs.
+  inference = keyed "inference" [ (import ./inference.nix { inherit packagesFor; }) ];
   # Exporters for the host, PostgreSQL and the GPUs.
   monitoring = keyed "monitoring" [ ./monitoring.nix ];
   # endoreg.roles.{data-processing,ai-deploy,research-workstation}, with the modules they configure.
-  roles = keyed "roles" [ ../roles impermanenceModule secrets registry media monitoring ];
+  roles = keyed "roles" [ ../roles impermanenceModule secrets registry media inference monitoring ];
 in
 {
   impermanence = impermanenceModule;
-  inherit secrets registry media monitoring roles;
-  default = keyed "default" [ impermanenceModule secrets registry media monitoring roles ];
+  inherit secrets registry media inference monitoring roles;
+  default = keyed "default" [ impermanenceModule secrets registry media inference monitoring roles ];
 }
