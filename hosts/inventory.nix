@@ -44,7 +44,7 @@
       stateVersion = "26.05";
     };
 
-    # A GPU host for inference.
+    # A GPU host for inference (its inference service waits for shared storage: hosts/gpu1/default.nix).
     gpu1 = {
       system = "x86_64-linux";
       roles = [ "ai-deploy" ];
@@ -88,7 +88,7 @@
         device = "/dev/disk/by-id/nvme-EXAMPLE_allinone";
         rootSize = "8G";
       };
-      secrets = [ "registry-admin-token" "media-token" ];
+      secrets = [ "registry-admin-token" "media-token" "inference-token" ];
       stateVersion = "26.05";
     };
   };
@@ -102,7 +102,7 @@
     hosts = {
       test = {
         hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaCV5i5SR3XhcB1kSu4L5rIcEcAlUpDCCuBYd0hx9Un TEST-ONLY endoreg VM-test host key (holder)";
-        secrets = [ "registry-admin-token" "registry-admin-token-rotated" "media-token" ];
+        secrets = [ "registry-admin-token" "registry-admin-token-rotated" "media-token" "inference-token" ];
       };
     };
   };

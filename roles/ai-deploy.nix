@@ -1,5 +1,6 @@
-# A GPU host for inference: the NVIDIA driver, CUDA user space for the services, a GPU exporter. The
-# inference service (with a CUDA build of onnxruntime) joins this role when its service module exists.
+# A GPU host for inference: the NVIDIA driver, CUDA user space for the services, a GPU exporter, and the
+# inference service on the GPU (services.endoreg.inference with a CUDA build of onnxruntime). Its token is the
+# host secret inference-token (roles/default.nix wires it, also for the workstation's CPU inference).
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
@@ -32,6 +33,29 @@ in
       default = true;
       description = "Whether to use NVIDIA's open kernel module (supported from Turing on, required from Blackwell on).";
     };
+
+    inference = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Whether to run the inference service on the GPU (CUDA). It needs the host secret `inference-token` (a
+          token of role `service`), and the registry: on this host (the registry registers the token), or on
+          another host, whose URL and shared (S3) storage go in services.endoreg.inference.settings and which
+          must know the token (docs/operations.md, the inference service).
+        '';
+      };
+
+      requireGpu = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Whether the inference service fails at start (and stays stopped: `systemctl status
+          endoreg-inference` says why) when CUDA cannot be used, e.g. after a driver update until the reboot,
+          instead of running the model on the CPU at a fraction of the speed.
+        '';
+      };
+    };
   };
 
   config = lib.mkIf cfg.enable {
@@ -48,6 +72,16 @@ in
     services.xserver.videoDrivers = lib.mkIf (cfg.driver == "production") [ "nvidia" ];
 
     environment.systemPackages = [ pkgs.nvtopPackages.nvidia ];
+
+    # Enabled with its token in roles/default.nix; here what makes it run on the GPU.
+    services.endoreg.inference = lib.mkIf cfg.inference.enable {
+      gpu = true;
+      onnxruntimePackage = lib.mkDefault (pkgs.onnxruntime.override { cudaSupport = true; });
+      settings.runtime = {
+        execution_provider = lib.mkDefault "cuda";
+        require_gpu = cfg.inference.requireGpu;
+      };
+    };
 
     endoreg.monitoring.enable = lib.mkDefault true;
     # Newer than the option list in ../shared/nix: allowed, with the reason, in tests/check-options.py.

@@ -9,6 +9,12 @@
 let
   host = config.networking.hostName;
   files = config.endoreg.secrets.files;
+  roles = config.endoreg.roles;
+  registry = config.services.endoreg.registry;
+
+  # The inference service runs where a role asks for it: ai-deploy (on the GPU, ./ai-deploy.nix) or
+  # research-workstation (on the CPU). One service per host, whichever role asks.
+  inference = lib.any (r: roles.${r}.enable && roles.${r}.inference.enable) [ "ai-deploy" "research-workstation" ];
 
   # A role setting named by `when` in ../secrets/roles.nix, as this host configured it.
   setting = role: when: lib.attrByPath (lib.splitString "." when) null config.endoreg.roles.${role};
@@ -42,5 +48,30 @@ in
     ./research-workstation.nix
   ];
 
-  assertions = lib.concatLists (lib.mapAttrsToList assertionsOf (import ../secrets/roles.nix));
+  config = lib.mkMerge [
+    {
+      assertions = lib.concatLists (lib.mapAttrsToList assertionsOf (import ../secrets/roles.nix));
+    }
+
+    # The inference service with its token from the host secret inference-token (an assertion above says so
+    # when it is missing), registered by the registry when the registry runs here.
+    (lib.mkIf (inference && files ? inference-token) {
+      services.endoreg.inference = {
+        enable = true;
+        tokenFile = files.inference-token.path;
+      };
+      services.endoreg.registry.tokenFiles = lib.mkIf registry.enable [
+        {
+          name = "inference";
+          role = "service";
+          file = files.inference-token.path;
+        }
+      ];
+      systemd.services = lib.genAttrs ([ "endoreg-inference" ] ++ lib.optional registry.enable "endoreg-registry") (_: {
+        restartTriggers = [ files.inference-token.file ];
+        requires = [ "endoreg-secrets.service" ];
+        after = [ "endoreg-secrets.service" ];
+      });
+    })
+  ];
 }

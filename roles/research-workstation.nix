@@ -1,5 +1,6 @@
 # A research workstation: its own registry (SQLite unless the box is also the data-processing server), the
-# tools of `nix develop`, and a data-science toolchain. Researchers' home directories persist.
+# tools of `nix develop`, and a data-science toolchain. Researchers' home directories persist. On request
+# (inference.enable) the inference service on the CPU; roles/default.nix wires its token.
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
@@ -34,6 +35,18 @@ in
       ]);
       defaultText = lib.literalExpression "pkgs.python3.withPackages (ps: [ ps.numpy ps.pandas ps.scipy ps.matplotlib ps.scikit-learn ps.jupyter ps.ipykernel ps.pyarrow ])";
       description = "The Python environment of the workstation.";
+    };
+
+    inference.enable = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Whether to run the inference service on the CPU against the workstation's registry: single-image
+        predictions for annotation tools, and predictions of the registry's processed videos (a workstation
+        runs no media workers, so it has processed videos only when the box is also the data-processing
+        server). Needs the host secret `inference-token`. On a box that is also an ai-deploy host running
+        inference, the service runs on the GPU instead.
+      '';
     };
   };
 

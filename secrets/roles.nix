@@ -34,6 +34,18 @@
       default = false;
     };
   };
-  ai-deploy = { };
-  research-workstation = { };
+  ai-deploy = {
+    inference-token = {
+      for = "the inference service's token `inference` (role service), registered by the registry at every start where it runs on the host";
+      when = "inference.enable";
+      default = true;
+    };
+  };
+  research-workstation = {
+    inference-token = {
+      for = "the inference service's token `inference` (role service), registered by the registry at every start";
+      when = "inference.enable";
+      default = false;
+    };
+  };
 }
