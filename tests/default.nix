@@ -25,6 +25,9 @@ in
   vm-impermanence = vmTest ./impermanence.nix;
   # A service reads its credential and restarts when the secret changes; a host without the key fails clearly.
   vm-secrets = vmTest ./secrets.nix;
+  # Registry, media worker and inference service on one host: an uploaded video ends `predicted` with its
+  # predicted segments; a changed model file under a known version stops the service, a new version starts.
+  vm-pipeline = vmTest ./pipeline.nix;
   # The Nix files are formatted (nixpkgs-fmt) and have no unused bindings (deadnix).
   nix-lint = pkgs.runCommand "endoreg-nix-lint" { nativeBuildInputs = [ pkgs.nixpkgs-fmt pkgs.deadnix ]; } ''
     cd ${nixFiles}
