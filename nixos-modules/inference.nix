@@ -8,7 +8,7 @@
 # module relies on; the service token reaches the unit as a systemd credential; on the registry's host the
 # service shares the registry's dynamic user and state directory (it reads the anonymised videos from local
 # storage and writes the probabilities there). On another host it needs the registry's URL and its shared
-# storage (S3 in `settings.storage`).
+# storage (S3 in `settings.storage`, its key files as `credentialFiles`).
 #
 # ONNX Runtime is loaded at run time (`runtime.library`): the same package runs with nixpkgs' CPU build of
 # onnxruntime and with its CUDA build. On a GPU host (`gpu = true`) the unit may open the NVIDIA device
