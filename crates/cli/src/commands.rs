@@ -168,16 +168,15 @@ pub async fn run(config: Option<&Path>, command: Command) -> Result<ExitCode> {
             let report = kb::load(&db, &kb::ours::Files::builtin()).await?;
             let created =
                 tokens::create(&db, &TokenCreate { name: "quickstart".into(), role: Role::Admin, expires_in_days: Some(30) }).await?;
-            // The media worker on this machine: its service token, and the key pair raw uploads are
-            // encrypted to (created on first use).
-            let media_token = cfg.data_dir.join("keys").join("media.token");
-            if !media_token.exists() {
-                let t = tokens::create(
-                    &db,
-                    &TokenCreate { name: "media worker (quickstart)".into(), role: Role::Service, expires_in_days: None },
-                )
-                .await?;
-                write_secret(&media_token, &t.token)?;
+            // The media and inference workers on this machine: their service tokens, and the key pair raw
+            // uploads are encrypted to (created on first use).
+            for worker in ["media", "inference"] {
+                let file = cfg.data_dir.join("keys").join(format!("{worker}.token"));
+                if !file.exists() {
+                    let name = format!("{worker} worker (quickstart)");
+                    let t = tokens::create(&db, &TokenCreate { name, role: Role::Service, expires_in_days: None }).await?;
+                    write_secret(&file, &t.token)?;
+                }
             }
             cfg.raw_recipients()?;
             db.close().await;

@@ -10,7 +10,9 @@
 The checkpoint holds the labels (`hyper_parameters.labels`) and the weights (`state_dict`, keys under
 `model.`). The exported graph takes `input` (N x 3 x 716 x 716, normalised) and returns `logits` (N x
 labels); the sidecar records the labels in output order, the input size, EndoregDB's crop/pad/resize and
-mean/std, and a sigmoid activation. Check the result with `endoreg-inference check-model OUT_DIR/<name>.onnx`.
+mean/std, and a sigmoid activation (docs/inference.md describes every key; review the thresholds). Check
+the result with `ENDOREG_MODEL__PATH=OUT_DIR/<name>.onnx endoreg-inference check`, then on a video with
+`endoreg-inference predict-video VIDEO --layout-file LAYOUT.toml`.
 """
 
 import argparse
@@ -50,7 +52,9 @@ def main():
         net = models.efficientnet_b4(weights=None)
         net.classifier[1] = torch.nn.Linear(net.classifier[1].in_features, len(labels))
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    missing, unexpected = net.load_state_dict(state, strict=True), None
+    if not state:
+        raise SystemExit("the checkpoint's state_dict has no weights under `model.`")
+    net.load_state_dict(state, strict=True)  # a missing or unexpected weight is an error, not a silent default
     net.eval()
 
     os.makedirs(args.out_dir, exist_ok=True)
@@ -73,7 +77,7 @@ height = {SIZE}
 [preprocessing]
 crop = "endoscope_image"
 pad_to_square = true
-resize = "lanczos"
+resize = "bilinear"
 mean = {MEAN}
 std = {STD}
 

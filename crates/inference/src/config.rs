@@ -101,13 +101,14 @@ pub struct PipelineConfig {
     pub decode_threads: usize,
     /// Threads cropping, padding, resizing and normalising frames; 0: half the machine's cores, at least 1.
     pub preprocess_threads: usize,
-    /// Frames queued between the stages (bounds memory whatever the video's length).
+    /// Frames queued between the stages: memory is about this many decoded frames plus as many model inputs,
+    /// whatever the video's length. Enough to keep a batch ready while the model runs the previous one.
     pub queue_frames: usize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { step: 1, decode_threads: 0, preprocess_threads: 0, queue_frames: 32 }
+        Self { step: 1, decode_threads: 0, preprocess_threads: 0, queue_frames: 12 }
     }
 }
 

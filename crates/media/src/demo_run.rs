@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use endoreg_common::api::{JobClaim, MediaIdentity, UploadMetadata};
 
+use crate::client::Client;
 use crate::config::MediaConfig;
 use crate::video::demo::{self, DemoSpec, FakePatient};
 use crate::video::encode::H264Settings;
@@ -14,6 +15,7 @@ use crate::video::mask::Layout;
 use crate::worker::Worker;
 
 pub struct Outcome {
+    pub video: i64,
     pub ok: bool,
     pub detail: String,
     pub before: PathBuf,
@@ -79,6 +81,7 @@ pub async fn run(worker: &Worker, cfg: &MediaConfig, processor: &str, seconds: u
     let after = dir.join("after.png");
     if v.state != "frames_extracted" {
         return Ok(Outcome {
+            video: v.id,
             ok: false,
             detail: format!("video {} is {}: {}", v.id, v.state, v.state_detail.unwrap_or_default()),
             before,
@@ -105,5 +108,41 @@ pub async fn run(worker: &Worker, cfg: &MediaConfig, processor: &str, seconds: u
     );
     println!("before     {}", before.display());
     println!("after      {}", after.display());
-    Ok(Outcome { ok: true, detail: String::new(), before, after })
+    Ok(Outcome { video: v.id, ok: true, detail: String::new(), before, after })
+}
+
+/// Waits until an inference worker has predicted `video` (processing queues that), then prints its
+/// predicted segments. An error when it does not happen within `wait`.
+pub async fn print_predictions(client: &Client, video: i64, wait: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + wait;
+    let v = loop {
+        let v = client.video(video).await?;
+        if v.state == "predicted" {
+            break v;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "video {video} is still {} after {} s: is an inference worker running (endoreg-inference serve)?",
+                v.state,
+                wait.as_secs()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let fps = v.metadata.fps.unwrap_or(25.0).max(1.0);
+    let mut segments: Vec<_> = client.segments(video).await?.into_iter().filter(|s| s.model_version_id.is_some()).collect();
+    segments.sort_by_key(|s| s.start_frame);
+    let detail = v.state_detail.unwrap_or_else(|| format!("{} segments", segments.len()));
+    println!("predicted  video {video}: {detail}");
+    for s in &segments {
+        println!(
+            "           {:<16} frames {:>5} .. {:>5}  ({:.1} s .. {:.1} s)",
+            s.label,
+            s.start_frame,
+            s.end_frame,
+            s.start_frame as f64 / fps,
+            (s.end_frame + 1) as f64 / fps
+        );
+    }
+    Ok(())
 }

@@ -78,6 +78,10 @@ enum Command {
         processor: String,
         #[arg(long, default_value_t = 8)]
         seconds: u64,
+        /// Then wait up to this many seconds for an inference worker to predict the video, and print its
+        /// segments (0: do not wait).
+        #[arg(long, default_value_t = 0)]
+        wait_predicted: u64,
     },
 }
 
@@ -212,12 +216,15 @@ async fn run(cli: Cli) -> Result<()> {
             let n = tokio::task::spawn_blocking(move || demo::generate(&output, &spec)).await??;
             println!("{n} frames written");
         }
-        Command::Demo { processor, seconds } => {
+        Command::Demo { processor, seconds, wait_predicted } => {
             let c = client(&cfg).await?;
             let w = worker(&cfg, c.clone())?;
             let outcome = endoreg_media::demo_run::run(&w, &cfg, &processor, seconds).await?;
             if !outcome.ok {
                 bail!("the demo video was not processed: {}", outcome.detail);
+            }
+            if wait_predicted > 0 {
+                endoreg_media::demo_run::print_predictions(&c, outcome.video, std::time::Duration::from_secs(wait_predicted)).await?;
             }
         }
     }
