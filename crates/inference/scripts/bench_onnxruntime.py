@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The baseline of endoreg-inference's benchmark: Python onnxruntime running a model on the CPU with the
 same batch size and thread count. Prints one JSON line: {"images_per_second": ..., "seconds": ...}.
-Usage: bench_onnxruntime.py MODEL.onnx BATCH THREADS ITERATIONS
+Usage: bench_onnxruntime.py MODEL.onnx BATCH THREADS ITERATIONS [SPIN]
+SPIN 1 (default): onnxruntime's default, its threads spin while waiting; 0: they do not (as endoreg's).
 """
 
 import json
@@ -14,7 +15,9 @@ import onnxruntime as ort
 
 def main():
     model, batch, threads, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    spin = sys.argv[5] if len(sys.argv) > 5 else "1"
     options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
