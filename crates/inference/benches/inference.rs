@@ -284,11 +284,20 @@ fn main() {
         );
         failed |= !ok;
     };
-    println!("RegNetX-800MF-like, 716×716, batch {BATCH}, {threads} threads, provider {provider}; {ROUNDS} paired rounds: median throughputs, median of the rounds' ratios");
+    println!(
+        "RegNetX-800MF-like, 716×716, batch {BATCH}, {threads} threads, provider {provider}; {ROUNDS} paired rounds: median throughputs, median of the rounds' ratios"
+    );
     println!("| measure | endoreg | baseline | ratio | target | |");
     println!("|---|---|---|---|---|---|");
     if compare_python {
-        row("model throughput (img/s)", format!("{rs:.2}"), format!("{py:.2} (Python onnxruntime)"), model_ratio, "≥ 1.0×", model_ratio >= 1.0);
+        row(
+            "model throughput (img/s)",
+            format!("{rs:.2}"),
+            format!("{py:.2} (Python onnxruntime)"),
+            model_ratio,
+            "≥ 1.0×",
+            model_ratio >= 1.0,
+        );
         // For information: the baseline with its threads not spinning either (as ours), no target.
         println!("| (Python onnxruntime without spinning) | {rs:.2} | {py_nospin:.2} | {:.2}× | – | |", rs / py_nospin);
     }
