@@ -153,9 +153,18 @@ async fn predict(
     State(state): S,
     headers: HeaderMap,
     query: Result<Query<PredictQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Permission::ReadMedia).await?;
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the image is larger than {} bytes (http.max_image_bytes)", state.service.cfg.http.max_image_bytes)
+        } else {
+            e.body_text()
+        };
+        problem(status, "bad_request", status.canonical_reason().unwrap_or("Bad request"), detail)
+    })?;
     let Query(q) = query.map_err(|e| problem(StatusCode::BAD_REQUEST, "bad_request", "Bad request", e.body_text()))?;
     if body.is_empty() {
         return Err(problem(StatusCode::BAD_REQUEST, "bad_request", "Bad request", "send the image (PNG or JPEG) as the request body"));

@@ -121,7 +121,7 @@ async fn bad_requests_get_a_problem_naming_what_is_wrong() {
     let url = format!("{}/api/v1/predict", s.inference);
     let problem = |res: reqwest::Response| async move {
         let status = res.status().as_u16();
-        assert_eq!(res.headers()[reqwest::header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(res.headers()[reqwest::header::CONTENT_TYPE], "application/problem+json", "status {status}");
         let body: serde_json::Value = res.json().await.unwrap();
         (status, body["detail"].as_str().unwrap_or_default().to_owned())
     };
@@ -153,6 +153,6 @@ async fn bad_requests_get_a_problem_naming_what_is_wrong() {
     let (status, detail) = problem(send("?processor=olympus_cv_1500", image).await.unwrap()).await;
     assert_eq!((status, detail.contains("olympus_cv_1500")), (422, true), "{detail}");
 
-    let res = send("", vec![0u8; 3 * 1024 * 1024]).await.unwrap();
-    assert_eq!(res.status(), 413);
+    let (status, detail) = problem(send("", vec![0u8; 3 * 1024 * 1024]).await.unwrap()).await;
+    assert_eq!((status, detail.contains("max_image_bytes")), (413, true), "{detail}");
 }
