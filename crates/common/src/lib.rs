@@ -12,5 +12,6 @@ pub mod api;
 pub mod config;
 pub mod logging;
 pub mod problem;
+pub mod process;
 pub mod secret;
 pub mod storage;

@@ -24,7 +24,6 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use endoreg_common::api::Region as LayoutRegion;
 use endoreg_inference::config::{ExecutionProvider, InferenceConfig};
 use endoreg_inference::pipeline;
 use endoreg_inference::postprocess;
@@ -60,16 +59,7 @@ min_segment_s = 0.5
 "#;
 
 fn layout() -> Layout {
-    let r = |name: &str, kind: &str, x, y, width, height| LayoutRegion { name: name.into(), kind: kind.into(), x, y, width, height };
-    Layout {
-        processor: "olympus_cv_1500".into(),
-        width: 1920,
-        height: 1080,
-        regions: vec![
-            r("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
-            r("patient_name", "patient_information", 20, 76, 540, 44),
-        ],
-    }
+    demo::olympus_cv_1500()
 }
 
 fn python() -> PathBuf {

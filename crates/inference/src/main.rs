@@ -67,24 +67,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    endoreg_common::logging::init(log::LevelFilter::Info);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            // EX_CONFIG for what another start cannot fix (configuration, model): systemd does not restart-loop.
-            let config = e.downcast_ref::<endoreg_common::config::ConfigError>().is_some()
-                || e.downcast_ref::<StartError>().is_some_and(|s| !matches!(s, StartError::Registry(_)));
-            if config { ExitCode::from(78) } else { ExitCode::FAILURE }
-        }
-    }
+    // What another start cannot fix (configuration, the model) exits with EX_CONFIG; a registry that is not
+    // reachable yet does not.
+    endoreg_common::process::run(run(cli), |e: &anyhow::Error| {
+        e.downcast_ref::<endoreg_common::config::ConfigError>().is_some()
+            || e.downcast_ref::<StartError>().is_some_and(|s| !matches!(s, StartError::Registry(_)))
+    })
 }
 
 async fn load(cfg: &InferenceConfig) -> Result<endoreg_inference::runtime::Model> {

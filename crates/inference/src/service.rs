@@ -38,6 +38,10 @@ pub enum StartError {
 /// Reads the contract and loads the model the configuration names (blocking: a session takes a while).
 pub fn load_model(cfg: &InferenceConfig) -> Result<Model, StartError> {
     let (onnx, sidecar) = cfg.model_files()?;
+    // The model first: without it, a missing sidecar next to it is not the news.
+    if !onnx.is_file() {
+        return Err(ModelError::Missing(onnx).into());
+    }
     let library = cfg.library()?;
     let contract = Contract::read(&sidecar)?;
     Ok(Model::load(&library, &onnx, contract, &cfg.runtime)?)

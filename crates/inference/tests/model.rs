@@ -56,9 +56,9 @@ fn a_missing_or_corrupt_model_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::config(dir.path());
     cfg.model.path = Some(dir.path().join("nowhere.onnx"));
-    cfg.model.metadata = Some(common::demo_model().with_extension("toml"));
     let e = load_err(&cfg);
     assert!(e.contains("nowhere.onnx") && e.contains("does not exist"), "{e}");
+    cfg.model.metadata = Some(common::demo_model().with_extension("toml"));
 
     let corrupt = dir.path().join("corrupt.onnx");
     std::fs::write(&corrupt, b"\x08\x07this is not a protobuf model at all").unwrap();

@@ -87,22 +87,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    endoreg_common::logging::init(log::LevelFilter::Info);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            // EX_CONFIG: systemd does not restart-loop on a configuration error.
-            if e.downcast_ref::<endoreg_common::config::ConfigError>().is_some() { ExitCode::from(78) } else { ExitCode::FAILURE }
-        }
-    }
+    endoreg_common::process::run(run(cli), |e: &anyhow::Error| e.downcast_ref::<endoreg_common::config::ConfigError>().is_some())
 }
 
 async fn client(cfg: &MediaConfig) -> Result<Client> {

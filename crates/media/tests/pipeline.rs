@@ -70,18 +70,7 @@ async fn harness() -> Harness {
 }
 
 fn olympus_layout() -> Layout {
-    use endoreg_common::api::Region;
-    let r = |name: &str, kind: &str, x, y, width, height| Region { name: name.into(), kind: kind.into(), x, y, width, height };
-    Layout {
-        processor: "olympus_cv_1500".into(),
-        width: 1920,
-        height: 1080,
-        regions: vec![
-            r("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
-            r("patient_name", "patient_information", 20, 76, 540, 44),
-            r("patient_birth_date", "patient_information", 20, 168, 540, 44),
-        ],
-    }
+    demo::olympus_cv_1500()
 }
 
 fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {

@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             log::error!("configuration: {e}");
-            return ExitCode::from(78); // EX_CONFIG: systemd does not restart-loop on a config error
+            return ExitCode::from(endoreg_common::process::EXIT_CONFIG);
         }
     };
     match endoreg_registry::server::serve(&cfg, endoreg_registry::server::shutdown_signal()).await {

@@ -34,17 +34,7 @@ pub fn config(data: &Path) -> InferenceConfig {
 }
 
 pub fn olympus_layout() -> Layout {
-    use endoreg_common::api::Region;
-    let r = |name: &str, kind: &str, x, y, width, height| Region { name: name.into(), kind: kind.into(), x, y, width, height };
-    Layout {
-        processor: "olympus_cv_1500".into(),
-        width: 1920,
-        height: 1080,
-        regions: vec![
-            r("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
-            r("patient_name", "patient_information", 20, 76, 540, 44),
-        ],
-    }
+    demo::olympus_cv_1500()
 }
 
 /// The synthetic demo video (outside 0–15 %, mucosa, NBI 55–70 %, blurred 70–85 %, mucosa) at 480x270.

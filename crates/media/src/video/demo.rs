@@ -36,6 +36,37 @@ pub fn phase(i: u64, n: u64) -> Phase {
     }
 }
 
+/// The layout of the knowledge base's `olympus_cv_1500` (crates/registry/kb/processors.toml): for demo
+/// videos, tests and benchmarks that run without a registry.
+pub fn olympus_cv_1500() -> Layout {
+    let r = |name: &str, kind: &str, x, y, width, height| endoreg_common::api::Region {
+        name: name.into(),
+        kind: kind.into(),
+        x,
+        y,
+        width,
+        height,
+    };
+    Layout {
+        processor: "olympus_cv_1500".into(),
+        width: 1920,
+        height: 1080,
+        regions: vec![
+            r("endoscope_image", "endoscope_image", 580, 30, 1320, 1020),
+            r("patient_id", "patient_information", 20, 30, 540, 44),
+            r("patient_name", "patient_information", 20, 76, 540, 44),
+            r("patient_sex_age", "patient_information", 20, 122, 540, 44),
+            r("patient_birth_date", "patient_information", 20, 168, 540, 44),
+            r("examination_date", "patient_information", 20, 240, 360, 44),
+            r("examination_time", "patient_information", 20, 286, 360, 44),
+            r("comment", "patient_information", 20, 780, 540, 90),
+            r("endoscope_model", "device_information", 20, 890, 540, 44),
+            r("endoscope_serial", "device_information", 20, 936, 540, 44),
+            r("image_settings", "device_information", 20, 990, 540, 60),
+        ],
+    }
+}
+
 /// The fake identity drawn into the overlays.
 #[derive(Debug, Clone)]
 pub struct FakePatient {
