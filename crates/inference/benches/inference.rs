@@ -10,6 +10,7 @@
 //!
 //! The model has the shape of EndoregDB's colonoscopy classifier (RegNetX-800MF at 716×716, 14 outputs,
 //! random weights), written by `scripts/make_regnet_benchmark_model.py` into `target/bench-models/`.
+//! `ENDOREG_BENCH_SPIN=1` lets ONNX Runtime's threads spin (`runtime.spin_threads`) as Python's do.
 //! `ENDOREG_BENCH_MODEL_ONLY=1` compares the model throughput only, `ENDOREG_BENCH_RSS_ONLY=60,600` the
 //! pipeline's peak RSS for videos of those frame counts only.
 //! `ENDOREG_BENCH_PROVIDER=cuda` runs the Rust side on CUDA (with a CUDA build of ONNX Runtime in
@@ -97,6 +98,7 @@ fn config(onnx: &Path, threads: usize) -> InferenceConfig {
         _ => ExecutionProvider::Cpu,
     };
     cfg.runtime.require_gpu = cfg.runtime.execution_provider != ExecutionProvider::Cpu;
+    cfg.runtime.spin_threads = std::env::var("ENDOREG_BENCH_SPIN").is_ok_and(|v| v == "1");
     cfg
 }
 

@@ -77,6 +77,9 @@ pub struct RuntimeConfig {
     pub intra_threads: usize,
     /// Frames per inference call (a model with a fixed batch dimension decides it itself).
     pub batch_size: usize,
+    /// Let ONNX Runtime's CPU threads spin while they wait for work (its default). Off here: they share the
+    /// cores with decoding and preprocessing (docs/benchmarks.md has both measured).
+    pub spin_threads: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -88,6 +91,7 @@ impl Default for RuntimeConfig {
             device_id: 0,
             intra_threads: 0,
             batch_size: 8,
+            spin_threads: false,
         }
     }
 }

@@ -151,9 +151,7 @@ impl Model {
             .map_err(|e| corrupt(err(e)))?
             .with_inter_threads(1)
             .map_err(|e| corrupt(err(e)))?;
-        // ONNX Runtime's threads spin while waiting for work by default. Here they share the cores with
-        // decoding and preprocessing, which spinning would take time from.
-        builder = builder.with_intra_op_spinning(false).map_err(|e| corrupt(err(e)))?;
+        builder = builder.with_intra_op_spinning(rt.spin_threads).map_err(|e| corrupt(err(e)))?;
         let device = i32::try_from(rt.device_id).unwrap_or(0);
         let provider = match rt.execution_provider {
             ExecutionProvider::Cpu => {
