@@ -4,7 +4,8 @@
 # On the registry's host (the default) a worker shares the registry's service user and state directory:
 # local media storage and the key pair raw uploads are encrypted to are there. On another host it needs
 # the registry's URL, shared storage (S3 in `settings.storage`) and the identity file of the raw uploads.
-# The service token and the identity reach the worker as systemd credentials.
+# The service token, the identity and any other secret file (`credentialFiles`, e.g. the S3 keys) reach the
+# worker as systemd credentials.
 { packagesFor }:
 { config, lib, pkgs, ... }:
 let
@@ -18,7 +19,8 @@ let
 
   credentials =
     [ "token:${cfg.tokenFile}" ]
-    ++ lib.optional (cfg.identityFile != null) "identity:${cfg.identityFile}";
+    ++ lib.optional (cfg.identityFile != null) "identity:${cfg.identityFile}"
+    ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
 
   generated = {
     token_file = "token";
@@ -128,6 +130,21 @@ in
       '';
     };
 
+    credentialFiles = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        s3-access-key-id = "/run/agenix/s3-access-key-id";
+        s3-secret-access-key = "/run/agenix/s3-secret-access-key";
+      };
+      description = ''
+        More secret files, handed to the workers as systemd credentials under the given names (the files need
+        not be readable by the service user). A key of {option}`services.endoreg.media.settings` that names a
+        secret file takes the name: the workers read a relative path from their credentials directory, e.g.
+        `settings.storage.access_key_id_file = "s3-access-key-id"` for S3 storage.
+      '';
+    };
+
     settings = mkOption {
       default = { };
       description = ''
@@ -173,8 +190,12 @@ in
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f && !(lib.hasPrefix builtins.storeDir f))
-          ([ cfg.tokenFile ] ++ lib.optional (cfg.identityFile != null) cfg.identityFile);
-        message = "services.endoreg.media: tokenFile and identityFile must be absolute paths outside the Nix store (age secrets).";
+          ([ cfg.tokenFile ] ++ lib.optional (cfg.identityFile != null) cfg.identityFile ++ lib.attrValues cfg.credentialFiles);
+        message = "services.endoreg.media: tokenFile, identityFile and credentialFiles must be absolute paths outside the Nix store (age secrets); a secret in the store is readable by everyone.";
+      }
+      {
+        assertion = lib.all (n: builtins.match "[A-Za-z0-9_.-]+" n != null && !(lib.elem n [ "token" "identity" ])) (lib.attrNames cfg.credentialFiles);
+        message = "services.endoreg.media.credentialFiles: names are credential names (letters, digits, `_.-`), and `token` and `identity` are those of tokenFile and identityFile.";
       }
       {
         assertion = registry.enable -> cfg.user == registry.user;

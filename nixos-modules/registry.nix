@@ -4,8 +4,9 @@
 #
 # Conventions (nixpkgs' meilisearch, lldap, ollama modules): `settings` is the registry's TOML file (RFC 42),
 # with typed options for the keys this module relies on; secrets only as paths to files, handed to the unit
-# with LoadCredential (the registry resolves a relative path against $CREDENTIALS_DIRECTORY); DynamicUser
-# with a StateDirectory; a hardened unit; the firewall opened only when asked.
+# with LoadCredential (the registry resolves a relative path against $CREDENTIALS_DIRECTORY): tokens,
+# the database password, and any other secret file a setting names (`credentialFiles`, e.g. the keys of S3
+# storage); DynamicUser with a StateDirectory; a hardened unit; the firewall opened only when asked.
 { packagesFor }:
 { config, lib, pkgs, ... }:
 let
@@ -25,7 +26,8 @@ let
   tokenCredential = t: "token-${t.name}";
   credentials =
     map (t: "${tokenCredential t}:${t.file}") cfg.tokenFiles
-    ++ lib.optional (cfg.database.passwordFile != null) "database-password:${cfg.database.passwordFile}";
+    ++ lib.optional (cfg.database.passwordFile != null) "database-password:${cfg.database.passwordFile}"
+    ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
 
   # The generated part of the configuration: what refers to credentials.
   generated = {
@@ -220,6 +222,22 @@ in
       );
     };
 
+    credentialFiles = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        s3-access-key-id = "/run/agenix/s3-access-key-id";
+        s3-secret-access-key = "/run/agenix/s3-secret-access-key";
+      };
+      description = ''
+        More secret files, handed to the registry (and to `endoreg-admin` and the backups) as systemd
+        credentials under the given names; the files need not be readable by the service user. A key of
+        {option}`services.endoreg.registry.settings` that names a secret file takes the name: the registry reads
+        a relative path from its credentials directory, e.g. `settings.storage.access_key_id_file =
+        "s3-access-key-id"` for S3 storage.
+      '';
+    };
+
     loadKnowledgeBase = mkOption {
       type = types.bool;
       default = true;
@@ -233,8 +251,9 @@ in
       default = { };
       description = ''
         The registry's configuration file (TOML); see crates/registry/src/config.rs for every key. Secrets do
-        not belong here: use {option}`services.endoreg.registry.tokenFiles` and
-        {option}`services.endoreg.registry.database.passwordFile`.
+        not belong here: use {option}`services.endoreg.registry.tokenFiles`,
+        {option}`services.endoreg.registry.database.passwordFile` and, for the files other keys name (the S3
+        keys of `storage`), {option}`services.endoreg.registry.credentialFiles`.
       '';
       type = types.submodule {
         freeformType = settingsFormat.type;
@@ -311,6 +330,16 @@ in
         {
           assertion = lib.allUnique (map (t: t.name) cfg.tokenFiles);
           message = "services.endoreg.registry.tokenFiles: the names must be unique.";
+        }
+        {
+          assertion = lib.all (f: lib.hasPrefix "/" f && !(lib.hasPrefix builtins.storeDir f)) (lib.attrValues cfg.credentialFiles);
+          message = "services.endoreg.registry.credentialFiles: every file must be an absolute path outside the Nix store (an age secret); a secret in the store is readable by everyone.";
+        }
+        {
+          assertion = lib.all
+            (n: builtins.match "[A-Za-z0-9_.-]+" n != null && n != "database-password" && !(lib.hasPrefix "token-" n))
+            (lib.attrNames cfg.credentialFiles);
+          message = "services.endoreg.registry.credentialFiles: names are credential names (letters, digits, `_.-`); `database-password` and `token-*` are those of database.passwordFile and tokenFiles.";
         }
         {
           assertion = pgLocal -> cfg.database.name == cfg.user;
