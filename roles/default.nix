@@ -12,8 +12,9 @@ let
   roles = config.endoreg.roles;
   registry = config.services.endoreg.registry;
 
-  # The inference service runs where a role asks for it: ai-deploy (on the GPU, ./ai-deploy.nix) or
-  # research-workstation (on the CPU). One service per host, whichever role asks.
+  # The inference service runs where a role asks for it: ai-deploy (on the GPU, or on the CPU with
+  # nvidia.enable = false; ./ai-deploy.nix) or research-workstation (on the CPU). One service per host,
+  # whichever role asks.
   inference = lib.any (r: roles.${r}.enable && roles.${r}.inference.enable) [ "ai-deploy" "research-workstation" ];
 
   # A role setting named by `when` in ../secrets/roles.nix, as this host configured it.

@@ -1,28 +1,46 @@
-# Roles compose, and a contradiction fails with an assertion that says why: a box with data-processing and
-# research-workstation whose workstation registry is explicitly asked to use SQLite. Evaluates a host
-# configuration and checks its failed assertions; builds nothing.
+# Roles compose, and a contradiction fails with an assertion that says why. Evaluates host configurations and
+# checks their failed assertions; builds nothing.
+# - a box with data-processing and research-workstation whose workstation registry is explicitly asked to use
+#   SQLite;
+# - an ai-deploy host without a GPU (nvidia.enable = false) whose inference is still asked to require one.
 { self, pkgs, lib }:
 let
-  host = lib.nixosSystem {
-    modules = [
-      self.nixosModules.default
-      {
-        nixpkgs.hostPlatform = pkgs.stdenv.hostPlatform.system;
-        networking.hostName = "conflicted";
-        system.stateVersion = "26.05";
-        endoreg.roles.data-processing.enable = true;
-        endoreg.roles.research-workstation = {
-          enable = true;
-          registryDatabase = "sqlite";
-        };
-      }
-    ];
+  failedAssertions = roles:
+    let
+      host = lib.nixosSystem {
+        modules = [
+          self.nixosModules.default
+          {
+            nixpkgs.hostPlatform = pkgs.stdenv.hostPlatform.system;
+            networking.hostName = "conflicted";
+            system.stateVersion = "26.05";
+            endoreg.roles = roles;
+          }
+        ];
+      };
+    in
+    map (a: a.message) (lib.filter (a: !a.assertion) host.config.assertions);
+  says = failed: words: lib.any (m: lib.all (w: lib.hasInfix w m) words) failed;
+
+  registryDatabase = failedAssertions {
+    data-processing.enable = true;
+    research-workstation = {
+      enable = true;
+      registryDatabase = "sqlite";
+    };
   };
-  failed = map (a: a.message) (lib.filter (a: !a.assertion) host.config.assertions);
-  says = words: lib.any (m: lib.all (w: lib.hasInfix w m) words) failed;
+  gpuWithoutGpu = failedAssertions {
+    ai-deploy = {
+      enable = true;
+      nvidia.enable = false;
+      inference.requireGpu = true;
+    };
+  };
 in
-assert lib.assertMsg (says [ "data-processing" "research-workstation" "registryDatabase" "PostgreSQL" ])
-  "role-conflicts: expected an assertion naming both roles and registryDatabase, got: ${builtins.toJSON failed}";
+assert lib.assertMsg (says registryDatabase [ "data-processing" "research-workstation" "registryDatabase" "PostgreSQL" ])
+  "role-conflicts: expected an assertion naming both roles and registryDatabase, got: ${builtins.toJSON registryDatabase}";
+assert lib.assertMsg (says gpuWithoutGpu [ "ai-deploy" "nvidia.enable = false" "requireGpu" ])
+  "role-conflicts: expected an assertion naming nvidia.enable and requireGpu, got: ${builtins.toJSON gpuWithoutGpu}";
 pkgs.runCommand "endoreg-role-conflicts" { } ''
-  echo "the contradiction is reported: ${lib.escapeShellArg (lib.concatStringsSep "; " failed)}" > $out
+  echo "the contradictions are reported: ${lib.escapeShellArg (lib.concatStringsSep "; " (registryDatabase ++ gpuWithoutGpu))}" > $out
 ''
