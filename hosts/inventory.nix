@@ -102,7 +102,15 @@
     hosts = {
       test = {
         hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaCV5i5SR3XhcB1kSu4L5rIcEcAlUpDCCuBYd0hx9Un TEST-ONLY endoreg VM-test host key (holder)";
-        secrets = [ "registry-admin-token" "registry-admin-token-rotated" "media-token" "inference-token" ];
+        secrets = [
+          "registry-admin-token"
+          "registry-admin-token-rotated"
+          "media-token"
+          "inference-token"
+          # the keys of the pipeline test's S3 storage (tests/pipeline.nix)
+          "s3-access-key-id"
+          "s3-secret-access-key"
+        ];
       };
     };
   };
