@@ -25,8 +25,10 @@ in
   vm-impermanence = vmTest ./impermanence.nix;
   # A service reads its credential and restarts when the secret changes; a host without the key fails clearly.
   vm-secrets = vmTest ./secrets.nix;
-  # Registry, media worker and inference service on one host: an uploaded video ends `predicted` with its
-  # predicted segments; a changed model file under a known version stops the service, a new version starts.
+  # Two hosts sharing S3 storage: the registry and a media worker on `proc` (data-processing, with MinIO), the
+  # inference service on the CPU on `gpu` (ai-deploy without a GPU): an uploaded video ends `predicted` with its
+  # predicted segments and its probabilities in the bucket; a changed model file under a known version stops
+  # the service, a new version starts.
   vm-pipeline = vmTest ./pipeline.nix;
   # The Nix files are formatted (nixpkgs-fmt) and have no unused bindings (deadnix).
   nix-lint = pkgs.runCommand "endoreg-nix-lint" { nativeBuildInputs = [ pkgs.nixpkgs-fmt pkgs.deadnix ]; } ''

@@ -1,10 +1,14 @@
-# The whole pipeline on one host, as on a small site's box: the registry (PostgreSQL) and a media worker from
-# the data-processing role, the inference service on the CPU from the research-workstation role, each with
-# its token from an age secret. A synthetic endoscopy video is uploaded with curl; the media worker
-# anonymises it and extracts its frames, the inference service predicts it with the demo model; the video
-# ends `predicted`, with the demo video's `outside` phase as a predicted segment, and the service's metrics
-# count the frames. Then the model rule of docs/operations.md: a changed ONNX file under a version the
-# registry knows stops the service for good (exit status 78, no restart loop); a new version starts.
+# The whole pipeline across two hosts, as on a site with a data-processing server and a GPU host. Node `proc`
+# takes the data-processing role (the registry on PostgreSQL, a media worker) and runs the S3 server (MinIO)
+# that holds the media; node `gpu` takes the ai-deploy role without a GPU (VMs have none: nvidia.enable = false,
+# no NVIDIA driver, the inference service on the CPU) and reaches proc's registry and bucket over the test
+# network. Every token and the S3 keys come from TEST-ONLY age secrets; the services get the keys as systemd
+# credentials (credentialFiles). A synthetic endoscopy video is uploaded to proc's registry with curl; proc's
+# media worker anonymises it and extracts its frames, gpu's inference service predicts it with the demo model;
+# the video ends `predicted`, with the demo video's `outside` phase as a predicted segment, gpu's metrics count
+# the frames, and the anonymised video and the probabilities are objects in the shared bucket. Then the model
+# rule of docs/operations.md on gpu: a changed ONNX file under a version the registry knows stops the service
+# for good (exit status 78, no restart loop); a new version starts.
 { self }:
 let
   # The demo model with a changed ONNX file (another producer string: the same model, other bytes), under the
@@ -21,128 +25,291 @@ let
       sed 's/^version = .*/version = "${version}"/' $models/endoreg-demo-multilabel.toml > $out/endoreg-demo-multilabel.toml
       grep -qx 'version = "${version}"' $out/endoreg-demo-multilabel.toml
     '';
+
+  # A TEST-ONLY secret of secrets/test/.
+  testSecret = name: {
+    file = ../secrets/test + "/${name}.age";
+    source = "secrets/test/${name}.age";
+  };
+
+  # The bucket every service uses, and the storage settings that reach it at `endpoint`: the registry's raw
+  # uploads and the media worker's products on proc, the inference service's probabilities on gpu.
+  bucket = "endoreg";
+  s3Storage = endpoint: {
+    backend = "s3";
+    inherit bucket endpoint;
+    region = "us-east-1";
+    # plain HTTP on the test network; a site puts TLS in front of an S3 service reached between hosts
+    allow_http = true;
+    # credentials of the units, from credentialFiles below
+    access_key_id_file = "s3-access-key-id";
+    secret_access_key_file = "s3-secret-access-key";
+  };
+  s3Credentials = secrets: {
+    s3-access-key-id = secrets.s3-access-key-id.path;
+    s3-secret-access-key = secrets.s3-secret-access-key.path;
+  };
 in
 {
   name = "endoreg-pipeline";
 
-  nodes.server = { config, lib, pkgs, ... }: {
-    imports = [ (import ./node.nix { inherit self; }) ];
-    endoreg.roles.data-processing.enable = true;
-    endoreg.roles.research-workstation = {
-      enable = true;
-      inference.enable = true;
-      # the test is about the pipeline, not the data-science toolchain
-      python = pkgs.python3;
-    };
-    endoreg.secrets.files = {
-      registry-admin-token = {
-        file = ../secrets/test/registry-admin-token.age;
-        source = "secrets/test/registry-admin-token.age";
-      };
-      media-token = {
-        file = ../secrets/test/media-token.age;
-        source = "secrets/test/media-token.age";
-      };
-      inference-token = {
-        file = ../secrets/test/inference-token.age;
-        source = "secrets/test/inference-token.age";
-      };
-    };
-    services.endoreg.media.settings.anonymise.preset = "ultrafast";
-    services.endoreg.inference.settings.poll_secs = 1;
+  # proc permits one package that nixpkgs marks insecure (MinIO, below), which needs a nixpkgs of its own
+  # configuration rather than the test's shared, read-only one.
+  node.pkgsReadOnly = false;
 
-    specialisation = {
-      changed-file.configuration = {
-        services.endoreg.inference.model = lib.mkForce "${changedModel pkgs config.services.endoreg.inference.package "demo-1"}/endoreg-demo-multilabel.onnx";
+  nodes.proc = { config, lib, pkgs, ... }:
+    let
+      secrets = config.endoreg.secrets.files;
+      # `endoreg-test-s3 METHOD PATH`: one request to the S3 server, signed (AWS signature version 4) with the
+      # TEST-ONLY keys; prints the answer and fails on an error status.
+      s3 = pkgs.writeShellScriptBin "endoreg-test-s3" ''
+        set -euo pipefail
+        printf 'user = "%s:%s"\n' "$(cat ${secrets.s3-access-key-id.path})" "$(cat ${secrets.s3-secret-access-key.path})" \
+          | ${pkgs.curl}/bin/curl --config - --fail --silent --show-error \
+              --aws-sigv4 "aws:amz:us-east-1:s3" --request "$1" "http://127.0.0.1:9000$2"
+      '';
+    in
+    {
+      imports = [ (import ./node.nix { inherit self; }) ];
+      endoreg.roles.data-processing = {
+        enable = true;
+        # the registry on all addresses with its port open: gpu reaches it
+        exposeRegistry = true;
       };
-      new-version.configuration = {
-        services.endoreg.inference.model = lib.mkForce "${changedModel pkgs config.services.endoreg.inference.package "demo-2"}/endoreg-demo-multilabel.onnx";
+      endoreg.secrets.files = lib.genAttrs
+        [ "registry-admin-token" "media-token" "inference-token" "s3-access-key-id" "s3-secret-access-key" ]
+        testSecret;
+
+      # gpu's token. docs/operations.md: for a registry on another host, create a token there and put it in the
+      # GPU host's secret inference-token; here the registry registers the same TEST-ONLY secret instead.
+      services.endoreg.registry.tokenFiles = [
+        {
+          name = "inference-gpu";
+          role = "service";
+          file = secrets.inference-token.path;
+        }
+      ];
+
+      services.endoreg.registry = {
+        settings.storage = s3Storage "http://127.0.0.1:9000";
+        credentialFiles = s3Credentials secrets;
       };
+      services.endoreg.media = {
+        settings.storage = s3Storage "http://127.0.0.1:9000";
+        settings.anonymise.preset = "ultrafast";
+        credentialFiles = s3Credentials secrets;
+      };
+
+      # The S3 server. MinIO is abandoned upstream and nixpkgs marks it insecure; it is allowed here, for this
+      # VM only (reachable on the test network alone), as a small S3 server that the NixOS module runs.
+      nixpkgs.config.allowInsecurePredicate = pkg: lib.getName pkg == "minio";
+      services.minio = {
+        enable = true;
+        listenAddress = ":9000";
+        dataDir = [ "/var/lib/minio/data" ];
+        consoleAddress = "127.0.0.1:9001";
+        browser = false;
+      };
+      # its root user is the services' key (MinIO reads *_FILE variables), handed over as credentials
+      systemd.services.minio = {
+        requires = [ "endoreg-secrets.service" ];
+        after = [ "endoreg-secrets.service" ];
+        serviceConfig.LoadCredential = [
+          "root-user:${secrets.s3-access-key-id.path}"
+          "root-password:${secrets.s3-secret-access-key.path}"
+        ];
+        environment = {
+          MINIO_ROOT_USER_FILE = "/run/credentials/minio.service/root-user";
+          MINIO_ROOT_PASSWORD_FILE = "/run/credentials/minio.service/root-password";
+        };
+      };
+      # the objects on the disk (MinIO writes with O_DIRECT, which the tmpfs root lacks)
+      endoreg.persistence.directories = [
+        {
+          directory = "/var/lib/minio";
+          user = "minio";
+          group = "minio";
+          mode = "0750";
+        }
+      ];
+      # the module has no openFirewall: gpu reads and writes the bucket
+      networking.firewall.allowedTCPPorts = [ 9000 ];
+
+      # The bucket exists before the registry and the media worker start.
+      systemd.services.endoreg-test-bucket = {
+        description = "Create the S3 bucket of the endoreg services";
+        requires = [ "minio.service" "endoreg-secrets.service" ];
+        after = [ "minio.service" "endoreg-secrets.service" ];
+        requiredBy = [ "endoreg-registry.service" "endoreg-media-1.service" ];
+        before = [ "endoreg-registry.service" "endoreg-media-1.service" ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
+        # MinIO takes a moment to answer; the bucket may exist from an earlier boot
+        script = ''
+          for _ in $(seq 60); do
+            if ${s3}/bin/endoreg-test-s3 GET /${bucket} > /dev/null 2>&1 || ${s3}/bin/endoreg-test-s3 PUT /${bucket}; then
+              exit 0
+            fi
+            sleep 2
+          done
+          echo "the S3 server did not create the bucket ${bucket}" >&2
+          exit 1
+        '';
+      };
+
+      # PostgreSQL, the registry, x264 and MinIO side by side
+      virtualisation.memorySize = lib.mkForce 3072;
+      virtualisation.cores = 2;
+      virtualisation.diskSize = 4096;
+      environment.systemPackages = [ pkgs.jq pkgs.curl config.services.endoreg.media.package s3 ];
     };
 
-    # PostgreSQL, the registry, x264 and ONNX Runtime side by side
-    virtualisation.memorySize = lib.mkForce 3072;
-    virtualisation.cores = 2;
-    environment.systemPackages = [ pkgs.jq pkgs.curl config.services.endoreg.media.package ];
-  };
+  nodes.gpu = { config, lib, pkgs, ... }:
+    let
+      secrets = config.endoreg.secrets.files;
+    in
+    {
+      imports = [ (import ./node.nix { inherit self; }) ];
+      endoreg.roles.ai-deploy = {
+        enable = true;
+        # no GPU in a VM: no NVIDIA driver, the inference service on the CPU (nixpkgs' CPU onnxruntime)
+        nvidia.enable = false;
+        inference.requireGpu = false;
+      };
+      endoreg.secrets.files = lib.genAttrs [ "inference-token" "s3-access-key-id" "s3-secret-access-key" ] testSecret;
+
+      services.endoreg.inference = {
+        settings = {
+          registry_url = "http://proc:8080";
+          storage = s3Storage "http://proc:9000";
+          poll_secs = 1;
+        };
+        credentialFiles = s3Credentials secrets;
+      };
+
+      specialisation = {
+        changed-file.configuration = {
+          services.endoreg.inference.model = lib.mkForce "${changedModel pkgs config.services.endoreg.inference.package "demo-1"}/endoreg-demo-multilabel.onnx";
+        };
+        new-version.configuration = {
+          services.endoreg.inference.model = lib.mkForce "${changedModel pkgs config.services.endoreg.inference.package "demo-2"}/endoreg-demo-multilabel.onnx";
+        };
+      };
+
+      virtualisation.cores = 2;
+      environment.systemPackages = [ pkgs.jq pkgs.curl ];
+    };
 
   testScript = { nodes, ... }:
     let
-      toplevel = nodes.server.system.build.toplevel;
+      toplevel = nodes.gpu.system.build.toplevel;
+      inference = nodes.gpu.services.endoreg.inference;
     in
+    # what nvidia.enable = false promises, checked where the configuration is made
+    assert !inference.gpu && inference.settings.runtime.execution_provider == "cpu" && !inference.settings.runtime.require_gpu;
+    assert !nodes.gpu.hardware.nvidia.datacenter.enable && !nodes.gpu.services.prometheus.exporters.nvidia-gpu.enable;
+    assert !(nodes.gpu.nixpkgs.config ? allowUnfreePredicate);
     ''
       import json
       import re
 
+      bucket = "${bucket}"
+      # on proc: the registry with the admin token
       api = "curl --fail --silent --show-error http://127.0.0.1:8080"
       auth = '-H "Authorization: Bearer $(cat /run/agenix/registry-admin-token)"'
+      # on gpu: the inference service, proc's registry over the test network, gpu's own token
       inference = "curl --fail --silent --show-error http://127.0.0.1:8091"
+      registry = "curl --fail --silent --show-error http://proc:8080"
+      gpu_auth = '-H "Authorization: Bearer $(cat /run/agenix/inference-token)"'
 
       def metric(name):
-          text = server.succeed(f"{inference}/metrics")
+          text = gpu.succeed(f"{inference}/metrics")
           m = re.search(r"^" + re.escape(name) + r" ([0-9.e+]+)$", text, re.MULTILINE)
           assert m is not None, f"{name} is not in the metrics:\n{text}"
           return float(m.group(1))
 
-      server.start()
+      start_all()
 
-      with subtest("the inference service registers its model and serves health, metrics and the model"):
-          server.wait_for_unit("endoreg-registry.service")
-          server.wait_for_unit("endoreg-media-1.service")
-          server.wait_for_unit("endoreg-inference.service")
-          server.wait_for_open_port(8091)
-          server.succeed(f"{inference}/healthz | grep -qx ok")
-          server.succeed(f"{inference}/metrics | grep -q 'endoreg_inference_model_info{{.*provider=\"cpu\".*}} 1'")
-          server.succeed(f"{inference}/api/v1/model {auth} | jq -e '.version == \"demo-1\" and (.labels | index(\"outside\"))'")
-          server.fail(f"{inference}/api/v1/model")
-          server.succeed(f"{api}/api/v1/ai-model-versions {auth} | jq -e 'map(.version) | index(\"demo-1\")'")
+      with subtest("proc: the S3 server holds the bucket; the registry and the media worker use it"):
+          proc.wait_for_unit("minio.service")
+          proc.wait_for_unit("endoreg-test-bucket.service")
+          # signed with the TEST-ONLY keys (so MinIO took them as its root user, not its default credentials);
+          # an unsigned request is refused
+          proc.succeed(f"endoreg-test-s3 GET /{bucket}")
+          proc.fail(f"curl --fail --silent http://127.0.0.1:9000/{bucket}")
+          proc.wait_for_unit("endoreg-registry.service")
+          proc.wait_for_unit("endoreg-media-1.service")
+          proc.wait_for_open_port(8080)
 
-      with subtest("an uploaded video is processed and predicted"):
+      with subtest("gpu: the inference service runs on the CPU and registers its model with proc's registry"):
+          gpu.wait_for_unit("endoreg-inference.service")
+          gpu.wait_for_open_port(8091)
+          gpu.succeed(f"{inference}/healthz | grep -qx ok")
+          gpu.succeed(f"{inference}/metrics | grep -q 'endoreg_inference_model_info{{.*provider=\"cpu\".*}} 1'")
+          gpu.succeed(f"{inference}/api/v1/model {gpu_auth} | jq -e '.version == \"demo-1\" and (.labels | index(\"outside\"))'")
+          gpu.fail(f"{inference}/api/v1/model")
+          gpu.succeed(f"{registry}/api/v1/ai-model-versions {gpu_auth} | jq -e 'map(.version) | index(\"demo-1\")'")
+          # no NVIDIA driver on a host without a GPU
+          gpu.fail("systemctl cat nvidia-persistenced.service")
+          # proc's registry knows gpu's token under the name it was registered with
+          proc.succeed("endoreg-admin token list | grep -w inference-gpu")
+
+      with subtest("a video uploaded to proc is processed there and predicted on gpu"):
           # the synthetic video (outside the body for its first 15 %, fake patient data in the overlays) in
           # the layout of the registry's processor, read with the media worker's token
-          server.succeed(
+          proc.succeed(
               "cd /tmp && ENDOREG_REGISTRY_URL=http://127.0.0.1:8080 ENDOREG_TOKEN_FILE=/run/agenix/media-token "
               "endoreg-media demo-video /tmp/demo.mp4 --processor olympus_cv_1500 --width 480 --height 270 --seconds 4"
           )
-          upload = json.loads(server.succeed(
+          upload = json.loads(proc.succeed(
               f"{api}/api/v1/uploads {auth} "
               "-F 'metadata={\"center\":\"demo_center\",\"processor\":\"olympus_cv_1500\"};type=application/json' "
               "-F file=@/tmp/demo.mp4"
           ))
           video = upload["video"]["id"]
-          server.wait_until_succeeds(
+          proc.wait_until_succeeds(
               f"{api}/api/v1/videos/{video} {auth} | jq -e '.state == \"predicted\"'", timeout=900
           )
 
-      with subtest("the video's segments hold the predicted `outside` phase"):
-          segments = json.loads(server.succeed(f"{api}/api/v1/videos/{video}/segments {auth}"))
+      with subtest("the video's segments hold the predicted `outside` phase; gpu counted the frames"):
+          segments = json.loads(proc.succeed(f"{api}/api/v1/videos/{video}/segments {auth}"))
           outside = [s for s in segments if s["label"] == "outside" and s["source"] == "prediction"]
           assert outside, f"no predicted `outside` segment: {segments}"
           assert outside[0]["start_frame"] <= 2 and outside[0]["model_version_id"] is not None, outside
           assert metric("endoreg_inference_frames_total") > 0
           assert metric("endoreg_inference_decoded_frames_total") > 0
 
-      with subtest("the unit's exposure is at most 2.0"):
-          out = server.succeed("systemd-analyze security --no-pager endoreg-inference.service")
+      with subtest("the anonymised video and the probabilities are objects in the shared bucket, not in local storage"):
+          listing = proc.succeed(f"endoreg-test-s3 GET '/{bucket}?prefix=anonymised'")
+          assert re.search(r"<Key>anonymised/[0-9a-f]{2}/[0-9a-f]{64}\.mp4</Key>", listing), listing
+          listing = proc.succeed(f"endoreg-test-s3 GET '/{bucket}?prefix=predictions'")
+          assert re.search(r"<Key>predictions/[0-9a-f]{2}/[0-9a-f]{64}/[0-9]+\.eprb</Key>", listing), listing
+          for machine in [proc, gpu]:
+              machine.fail("test -e /var/lib/private/endoreg/storage")
+
+      with subtest("the inference unit's exposure is at most 2.0"):
+          out = gpu.succeed("systemd-analyze security --no-pager endoreg-inference.service")
           m = re.search(r"Overall exposure level for endoreg-inference\.service: ([0-9.]+)", out)
           assert m is not None and float(m.group(1)) <= 2.0, out
 
       with subtest("a changed model file under a known version stops the service without a restart loop"):
           # the unit fails to start, so the switch reports a failure
-          server.execute("${toplevel}/specialisation/changed-file/bin/switch-to-configuration test")
-          server.wait_until_succeeds("systemctl is-failed endoreg-inference.service")
-          server.succeed("test \"$(systemctl show -P ExecMainStatus endoreg-inference.service)\" = 78")
-          server.succeed("journalctl -u endoreg-inference.service | grep -q 'give a changed model a new version'")
-          server.sleep(15)
-          server.succeed("systemctl is-failed endoreg-inference.service")
+          gpu.execute("${toplevel}/specialisation/changed-file/bin/switch-to-configuration test")
+          gpu.wait_until_succeeds("systemctl is-failed endoreg-inference.service")
+          gpu.succeed("test \"$(systemctl show -P ExecMainStatus endoreg-inference.service)\" = 78")
+          gpu.succeed("journalctl -u endoreg-inference.service | grep -q 'give a changed model a new version'")
+          gpu.sleep(15)
+          gpu.succeed("systemctl is-failed endoreg-inference.service")
 
       with subtest("the changed model under a new version starts and is registered beside the old one"):
-          server.execute("${toplevel}/specialisation/new-version/bin/switch-to-configuration test")
+          gpu.execute("${toplevel}/specialisation/new-version/bin/switch-to-configuration test")
           # (a deployment restarts the changed unit; started here in any case, from its failed state)
-          server.succeed("systemctl restart endoreg-inference.service")
-          server.wait_for_unit("endoreg-inference.service")
-          server.wait_for_open_port(8091)
-          server.succeed(f"{inference}/api/v1/model {auth} | jq -e '.version == \"demo-2\"'")
-          server.succeed(f"{api}/api/v1/ai-model-versions {auth} | jq -e 'map(.version) | index(\"demo-1\") and index(\"demo-2\")'")
+          gpu.succeed("systemctl restart endoreg-inference.service")
+          gpu.wait_for_unit("endoreg-inference.service")
+          gpu.wait_for_open_port(8091)
+          gpu.succeed(f"{inference}/api/v1/model {gpu_auth} | jq -e '.version == \"demo-2\"'")
+          proc.succeed(f"{api}/api/v1/ai-model-versions {auth} | jq -e 'map(.version) | index(\"demo-1\") and index(\"demo-2\")'")
     '';
 }
