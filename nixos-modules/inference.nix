@@ -284,7 +284,7 @@ in
       };
       startLimitBurst = 5;
       startLimitIntervalSec = 600;
-      serviceConfig = {
+      serviceConfig = import ./sandbox.nix cfg.user // {
         Type = "notify";
         NotifyAccess = "main";
         ExecStart = "${lib.getExe cfg.package} serve";
@@ -299,57 +299,28 @@ in
         TimeoutStopSec = "120s";
         LoadCredential = [ "token:${cfg.tokenFile}" ] ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
 
-        DynamicUser = true;
-        User = cfg.user;
-        Group = cfg.user;
         StateDirectory = "endoreg";
         StateDirectoryMode = "0700";
         WorkingDirectory = stateDir;
-        UMask = "0077";
-        CapabilityBoundingSet = "";
-        AmbientCapabilities = "";
-        NoNewPrivileges = true;
         # the GPU: the NVIDIA device groups of /proc/devices (nvidia-frontend: /dev/nvidiactl and
         # /dev/nvidia0 ...; nvidia-uvm; nvidia-caps for MIG), as nixpkgs' ollama module allows them. Device
         # node paths cannot be globbed; these groups cover every GPU, present and future.
         PrivateDevices = !cfg.gpu;
-        DevicePolicy = "closed";
         DeviceAllow = lib.optionals cfg.gpu [
           "char-nvidia-frontend rw"
           "char-nvidiactl rw"
           "char-nvidia-uvm rw"
           "char-nvidia-caps rw"
         ];
-        PrivateTmp = true;
-        PrivateUsers = true;
-        PrivateMounts = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectKernelLogs = true;
-        ProtectKernelModules = true;
-        ProtectKernelTunables = true;
-        ProtectControlGroups = true;
-        ProtectProc = "invisible";
         # ONNX Runtime learns the CPU's features from /proc/cpuinfo (without it: slower kernels), the NVIDIA
         # driver reads /proc/driver/nvidia
         ProcSubset = "all";
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
         RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-        LockPersonality = true;
-        # ONNX Runtime's CPU kernels are precompiled, CUDA kernels run on the GPU: no code is generated in
-        # host memory (nixpkgs' ollama module runs CUDA with the same setting)
-        MemoryDenyWriteExecute = true;
-        RemoveIPC = true;
-        KeyringMode = "private";
-        SystemCallArchitectures = "native";
         SystemCallFilter = [ "@system-service" "~@privileged" ]
           # the CUDA runtime places memory and threads (NUMA, affinity): @resources, as ollama allows
           ++ lib.optional (!cfg.gpu) "~@resources";
-        SystemCallErrorNumber = "EPERM";
+        # MemoryDenyWriteExecute (./sandbox.nix) holds with CUDA too: its kernels run on the GPU, nothing is
+        # generated in host memory (nixpkgs' ollama module runs CUDA the same way)
         # prediction is batch work: the registry's API keeps priority
         Nice = 5;
       };

@@ -36,7 +36,7 @@ let
     environment.ENDOREG_CONFIG = configFile;
     startLimitBurst = 5;
     startLimitIntervalSec = 600;
-    serviceConfig = {
+    serviceConfig = import ./sandbox.nix cfg.user // {
       Type = "notify";
       NotifyAccess = "main";
       ExecStart = "${lib.getExe cfg.package} run";
@@ -45,44 +45,10 @@ let
       # a job in progress is given back at SIGTERM; a long encode may need its lease's time to stop
       TimeoutStopSec = "120s";
       LoadCredential = credentials;
-
-      DynamicUser = true;
-      User = cfg.user;
-      Group = cfg.user;
       StateDirectory = "endoreg";
       StateDirectoryMode = "0700";
       WorkingDirectory = stateDir;
-      UMask = "0077";
-      CapabilityBoundingSet = "";
-      AmbientCapabilities = "";
-      NoNewPrivileges = true;
-      PrivateDevices = true;
-      DevicePolicy = "closed";
-      PrivateTmp = true;
-      PrivateUsers = true;
-      PrivateMounts = true;
-      ProtectSystem = "strict";
-      ProtectHome = true;
-      ProtectClock = true;
-      ProtectHostname = true;
-      ProtectKernelLogs = true;
-      ProtectKernelModules = true;
-      ProtectKernelTunables = true;
-      ProtectControlGroups = true;
-      ProtectProc = "invisible";
-      ProcSubset = "pid";
-      RestrictNamespaces = true;
-      RestrictRealtime = true;
-      RestrictSUIDSGID = true;
       RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-      LockPersonality = true;
-      # FFmpeg's decoders and x264 use hand-written assembly, no code generated at run time
-      MemoryDenyWriteExecute = true;
-      RemoveIPC = true;
-      KeyringMode = "private";
-      SystemCallArchitectures = "native";
-      SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
-      SystemCallErrorNumber = "EPERM";
       # encoding is batch work: the registry's API keeps priority
       Nice = 5;
     };

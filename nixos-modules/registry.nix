@@ -51,43 +51,8 @@ let
   hostPort = addr: port: if lib.hasInfix ":" addr then "[${addr}]:${toString port}" else "${addr}:${toString port}";
   isLoopback = addr: lib.elem addr [ "127.0.0.1" "::1" "localhost" ];
 
-  # The sandbox of the server and of its backups. Everything the registry does not need is off; the target
-  # is `systemd-analyze security` exposure <= 2.0 (checked by the registry VM test).
-  sandbox = {
-    DynamicUser = true;
-    User = cfg.user;
-    Group = cfg.user;
-    UMask = "0077";
-    CapabilityBoundingSet = "";
-    AmbientCapabilities = "";
-    NoNewPrivileges = true;
-    PrivateDevices = true;
-    DevicePolicy = "closed";
-    PrivateTmp = true;
-    PrivateUsers = true;
-    PrivateMounts = true;
-    ProtectSystem = "strict";
-    ProtectHome = true;
-    ProtectClock = true;
-    ProtectHostname = true;
-    ProtectKernelLogs = true;
-    ProtectKernelModules = true;
-    ProtectKernelTunables = true;
-    ProtectControlGroups = true;
-    ProtectProc = "invisible";
-    ProcSubset = "pid";
-    RestrictNamespaces = true;
-    RestrictRealtime = true;
-    RestrictSUIDSGID = true;
-    LockPersonality = true;
-    MemoryDenyWriteExecute = true;
-    RemoveIPC = true;
-    KeyringMode = "private";
-    SystemCallArchitectures = "native";
-    SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
-    SystemCallErrorNumber = "EPERM";
-    LoadCredential = credentials;
-  };
+  # The sandbox of the server and of its backups (./sandbox.nix), with the registry's credentials.
+  sandbox = import ./sandbox.nix cfg.user // { LoadCredential = credentials; };
 
   # `endoreg-admin ARGS`: the endoreg CLI with the service's user, state, configuration and credentials
   # (so the database, SQLite or PostgreSQL with peer authentication, is the service's), in a transient unit.

@@ -40,8 +40,9 @@ MODULE_FILES = [
     "hosts/*/default.nix",
     "tests/node.nix",
 ]
-# Not modules themselves (they assemble modules): nixos-modules/default.nix, hosts/default.nix.
-NOT_MODULES = ["nixos-modules/default.nix"]
+# Not modules themselves: nixos-modules/default.nix and hosts/default.nix assemble modules;
+# nixos-modules/sandbox.nix is a systemd `serviceConfig` fragment the service modules merge.
+NOT_MODULES = ["nixos-modules/default.nix", "nixos-modules/sandbox.nix"]
 # Files scanned for embedded modules (lambdas with module arguments, `modules = [ ... ]`, test nodes).
 SCANNED_FILES = MODULE_FILES + ["hosts/default.nix", "tests/*.nix"]
 
