@@ -58,16 +58,7 @@ fn a_video_without_frames_or_not_a_video_is_an_error_naming_it() {
 
     // A container written without a single frame (MP4 then keeps no stream either).
     let empty = dir.path().join("empty.mp4");
-    let spec = endoreg_media::video::demo::DemoSpec {
-        width: 480,
-        height: 270,
-        fps: 25,
-        frames: 0,
-        layout: common::olympus_layout(),
-        patient: Default::default(),
-        noise: 0,
-        encoding: Default::default(),
-    };
+    let spec = endoreg_media::video::demo::DemoSpec::olympus(480, 270, 0);
     match endoreg_media::video::demo::generate(&empty, &spec) {
         Ok(_) => {
             let e = run(&empty).unwrap_err();

@@ -12,10 +12,9 @@ use endoreg_common::secret::Secret;
 use endoreg_common::storage::{Identities, Store};
 use endoreg_media::client::Client;
 use endoreg_media::config::MediaConfig;
-use endoreg_media::video::demo::{self, DemoSpec, FakePatient};
+use endoreg_media::video::demo::{self, DemoSpec};
 use endoreg_media::video::encode::H264Settings;
 use endoreg_media::video::frames::FrameSettings;
-use endoreg_media::video::mask::Layout;
 use endoreg_media::worker::Worker;
 use endoreg_registry::config::RegistryConfig;
 use endoreg_registry::db::{ConnectOptions, Db};
@@ -69,23 +68,9 @@ async fn harness() -> Harness {
     Harness { worker, dir, _server: server }
 }
 
-fn olympus_layout() -> Layout {
-    demo::olympus_cv_1500()
-}
-
 fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
     let path = dir.join(name);
-    let spec = DemoSpec {
-        width: 480,
-        height: 270,
-        fps: 25,
-        frames,
-        layout: olympus_layout(),
-        patient: FakePatient::default(),
-        noise: 0,
-        encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
-    };
-    demo::generate(&path, &spec).unwrap();
+    demo::generate(&path, &DemoSpec::olympus(480, 270, frames)).unwrap();
     path
 }
 

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use endoreg_inference::config::InferenceConfig;
-use endoreg_media::video::demo::{self, DemoSpec, FakePatient};
-use endoreg_media::video::encode::H264Settings;
+use endoreg_media::video::demo::{self, DemoSpec};
 use endoreg_media::video::mask::Layout;
 
 /// The ONNX Runtime library the tests run with (`.ci/setup` exports it from the onnxruntime wheel).
@@ -40,16 +39,6 @@ pub fn olympus_layout() -> Layout {
 /// The synthetic demo video (outside 0–15 %, mucosa, NBI 55–70 %, blurred 70–85 %, mucosa) at 480x270.
 pub fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
     let path = dir.join(name);
-    let spec = DemoSpec {
-        width: 480,
-        height: 270,
-        fps: 25,
-        frames,
-        layout: olympus_layout(),
-        patient: FakePatient::default(),
-        noise: 0,
-        encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
-    };
-    demo::generate(&path, &spec).unwrap();
+    demo::generate(&path, &DemoSpec::olympus(480, 270, frames)).unwrap();
     path
 }

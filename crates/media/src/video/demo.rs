@@ -94,6 +94,23 @@ pub struct DemoSpec {
     pub encoding: H264Settings,
 }
 
+impl DemoSpec {
+    /// A quick demo video for tests: the Olympus CV-1500 layout scaled to `width`×`height`, 25 fps, the
+    /// default fake patient, no noise, x264 `ultrafast` at CRF 23.
+    pub fn olympus(width: u32, height: u32, frames: u64) -> Self {
+        DemoSpec {
+            width,
+            height,
+            fps: 25,
+            frames,
+            layout: olympus_cv_1500(),
+            patient: FakePatient::default(),
+            noise: 0,
+            encoding: H264Settings { crf: 23, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
+        }
+    }
+}
+
 const TILE: usize = 512;
 
 /// A tileable fold-like texture (0..=255) and its blurred version.
