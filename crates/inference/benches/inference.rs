@@ -11,16 +11,22 @@
 //! The model has the shape of EndoregDB's colonoscopy classifier (RegNetX-800MF at 716×716, 14 outputs,
 //! random weights), written by `scripts/make_regnet_benchmark_model.py` into `target/bench-models/`.
 //! `ENDOREG_BENCH_SPIN=1` lets ONNX Runtime's threads spin (`runtime.spin_threads`) as Python's do.
-//! `ENDOREG_BENCH_MODEL_ONLY=1` compares the model throughput only, `ENDOREG_BENCH_RSS_ONLY=60,600` the
-//! pipeline's peak RSS for videos of those frame counts only.
+//! `ENDOREG_BENCH_MODEL_ONLY=1` compares the model throughput only (twice as many rounds),
+//! `ENDOREG_BENCH_RSS_ONLY=60,600` the pipeline's peak RSS for videos of those frame counts only.
 //! `ENDOREG_BENCH_PROVIDER=cuda` runs the Rust side on CUDA (with a CUDA build of ONNX Runtime in
 //! `ORT_DYLIB_PATH`); the Python baseline then needs `onnxruntime-gpu` and is skipped unless
 //! `ENDOREG_BENCH_PYTHON_CUDA=1`. Prints a table and exits non-zero if a target is missed.
+//!
+//! How the model is compared: both sides run the same input bytes; Python runs in long-lived processes
+//! (one with onnxruntime's spinning threads, its default, one without, as ours) and each round measures a
+//! block of batches on each side, the order alternating, so that the machine's drift falls on both alike.
+//! Ratios are the median of the rounds' ratios with a distribution-free 95 % interval for that median.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a benchmark reports failure
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -36,8 +42,8 @@ use endoreg_media::video::encode::H264Settings;
 use endoreg_media::video::mask::{Layout, Mask};
 
 const BATCH: usize = 4;
-const ITERATIONS: usize = 12;
-const ROUNDS: usize = 6;
+const ITERATIONS: usize = 8;
+const ROUNDS: usize = 10;
 
 const SIDECAR: &str = r#"name = "regnetx_800mf_benchmark"
 version = "bench"
@@ -104,26 +110,67 @@ fn config(onnx: &Path, threads: usize) -> InferenceConfig {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let n = v.len();
+    if n.is_multiple_of(2) { (v[n / 2 - 1] + v[n / 2]) / 2.0 } else { v[n / 2] }
 }
 
-fn python_images_per_second(onnx: &Path, threads: usize, spin: bool) -> f64 {
-    let out = Command::new(python())
-        .arg(scripts().join("bench_onnxruntime.py"))
-        .arg(onnx)
-        .args([BATCH.to_string(), threads.to_string(), ITERATIONS.to_string(), u8::from(spin).to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "bench_onnxruntime.py failed: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["images_per_second"].as_f64().unwrap()
+/// Python onnxruntime in one long-lived process (`scripts/bench_onnxruntime.py`), measured on request.
+struct PythonBaseline {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
 }
 
-fn rust_images_per_second(model: &Mutex<endoreg_inference::runtime::Model>) -> f64 {
-    let mut m = model.lock().unwrap();
-    let per = m.frame_len();
+impl PythonBaseline {
+    fn start(onnx: &Path, threads: usize, spin: bool, input: &Path, provider: &str) -> PythonBaseline {
+        let mut child = Command::new(python())
+            .arg(scripts().join("bench_onnxruntime.py"))
+            .arg(onnx)
+            .args([BATCH.to_string(), threads.to_string(), u8::from(spin).to_string()])
+            .arg(input)
+            .arg(provider)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with onnxruntime (source .ci/setup)");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut baseline = PythonBaseline { child, stdin, stdout };
+        assert!(baseline.answer()["ready"].as_bool().unwrap_or(false), "bench_onnxruntime.py did not start");
+        baseline
+    }
+
+    fn answer(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "bench_onnxruntime.py ended early (its error is above)");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn images_per_second(&mut self, iterations: usize) -> f64 {
+        writeln!(self.stdin.as_mut().unwrap(), "{iterations}").unwrap();
+        let v = self.answer()["images_per_second"].as_f64().unwrap();
+        settle();
+        v
+    }
+}
+
+impl Drop for PythonBaseline {
+    fn drop(&mut self) {
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
+}
+
+/// A pause between measured blocks, so that the other side's threads have stopped spinning.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(100));
+}
+
+/// The batch both sides run: the same bytes, written once for the Python side to read.
+fn benchmark_input(frame_len: usize) -> (Vec<f32>, PathBuf) {
     let mut state = 0x2545_F491_u32;
-    let input: Vec<f32> = (0..BATCH * per)
+    let input: Vec<f32> = (0..BATCH * frame_len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 17;
@@ -131,14 +178,44 @@ fn rust_images_per_second(model: &Mutex<endoreg_inference::runtime::Model>) -> f
             (state % 1000) as f32 / 1000.0
         })
         .collect();
-    for _ in 0..2 {
-        m.run(&input, BATCH).unwrap();
-    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-models/input.f32");
+    let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&path, bytes).unwrap();
+    (input, path)
+}
+
+fn rust_images_per_second(model: &Mutex<endoreg_inference::runtime::Model>, input: &[f32], iterations: usize) -> f64 {
+    let mut m = model.lock().unwrap();
     let t = Instant::now();
-    for _ in 0..ITERATIONS {
-        m.run(&input, BATCH).unwrap();
+    for _ in 0..iterations {
+        m.run(input, BATCH).unwrap();
     }
-    (BATCH * ITERATIONS) as f64 / t.elapsed().as_secs_f64()
+    let v = (BATCH * iterations) as f64 / t.elapsed().as_secs_f64();
+    drop(m);
+    settle();
+    v
+}
+
+/// The median of `ratios` and a distribution-free confidence interval for it of at least 95 %: the
+/// order statistics k and n + 1 - k, k the largest with P(Binomial(n, 1/2) < k) <= 2.5 %.
+fn median_with_interval(mut ratios: Vec<f64>) -> (f64, f64, f64) {
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    let n = ratios.len();
+    let mut k = 0;
+    let mut below = 0.0; // P(X < k + 1)
+    let mut choose = 1.0;
+    for i in 0..n {
+        if i > 0 {
+            choose = choose * (n - i + 1) as f64 / i as f64;
+        }
+        below += choose / 2f64.powi(n as i32);
+        if below > 0.025 {
+            break;
+        }
+        k = i + 1;
+    }
+    let (lo, hi) = if k == 0 { (f64::NAN, f64::NAN) } else { (ratios[k - 1], ratios[n - k]) };
+    (median(ratios), lo, hi)
 }
 
 fn demo_video(path: &Path, frames: u64) {
@@ -196,18 +273,6 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    if std::env::var("ENDOREG_BENCH_MODEL_ONLY").is_ok() {
-        let onnx = benchmark_model();
-        let cfg = config(&onnx, threads);
-        let model = Mutex::new(load_model(&cfg).unwrap());
-        for _ in 0..4 {
-            let p = python_images_per_second(&onnx, threads, true);
-            let q = python_images_per_second(&onnx, threads, false);
-            let r = rust_images_per_second(&model);
-            println!("python {p:.2} (no spinning {q:.2}) rust {r:.2} ratio {:.3}", r / p);
-        }
-        return;
-    }
     if let Ok(spec) = std::env::var("ENDOREG_BENCH_RSS_ONLY") {
         let onnx = benchmark_model();
         for n in spec.split(',').map(|n| n.parse::<u64>().unwrap()) {
@@ -217,67 +282,88 @@ fn main() {
         }
         return;
     }
+    let model_only = std::env::var("ENDOREG_BENCH_MODEL_ONLY").is_ok();
+    let rounds = if model_only { 2 * ROUNDS } else { ROUNDS };
     let onnx = benchmark_model();
     let cfg = config(&onnx, threads);
     let model = Mutex::new(load_model(&cfg).unwrap());
     let provider = model.lock().unwrap().provider.as_str();
     let python_cuda = std::env::var("ENDOREG_BENCH_PYTHON_CUDA").is_ok_and(|v| v == "1");
     let compare_python = provider == "cpu" || python_cuda;
+    let python_provider = if provider == "cpu" { "cpu" } else { "cuda" };
+    let (input, input_file) = benchmark_input(model.lock().unwrap().frame_len());
+    for _ in 0..2 {
+        model.lock().unwrap().run(&input, BATCH).unwrap();
+    }
+    // Python with its default (threads spin) and without spinning (as ours by default), both alive for the
+    // whole run so that each round measures short blocks side by side.
+    let mut baselines = compare_python.then(|| {
+        (
+            PythonBaseline::start(&onnx, threads, true, &input_file, python_provider),
+            PythonBaseline::start(&onnx, threads, false, &input_file, python_provider),
+        )
+    });
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-models");
-    let short = dir.join("demo-1080p-60.mp4");
-    let long = dir.join("demo-1080p-240.mp4");
     let video = dir.join("demo-1080p-120.mp4");
-    demo_video(&video, 120);
+    if !model_only {
+        demo_video(&video, 120);
+    }
 
     // Paired rounds, the order alternating (Python first, then ours first, ...), so that a machine getting
     // faster or slower during the run favours neither side; the ratios are the medians of the rounds'.
     let (mut py, mut py_nospin, mut rs, mut pipe) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut model_ratio, mut pipeline_ratio) = (Vec::new(), Vec::new());
+    let (mut model_ratio, mut nospin_ratio, mut pipeline_ratio) = (Vec::new(), Vec::new(), Vec::new());
     let mut segments = 0;
-    for round in 0..ROUNDS {
-        let python = |py: &mut Vec<f64>, py_nospin: &mut Vec<f64>| {
-            if compare_python {
-                py.push(python_images_per_second(&onnx, threads, true));
-                py_nospin.push(python_images_per_second(&onnx, threads, false));
+    for round in 0..rounds {
+        let mut python = |py: &mut Vec<f64>, py_nospin: &mut Vec<f64>| {
+            if let Some((spinning, still)) = baselines.as_mut() {
+                py.push(spinning.images_per_second(ITERATIONS));
+                py_nospin.push(still.images_per_second(ITERATIONS));
             }
         };
         if round % 2 == 0 {
             python(&mut py, &mut py_nospin);
         }
-        rs.push(rust_images_per_second(&model));
-        let (fps, n) = pipeline_frames_per_second(&model, &cfg, &video);
-        pipe.push(fps);
-        segments = n;
+        let r = rust_images_per_second(&model, &input, ITERATIONS);
+        rs.push(r);
+        if !model_only {
+            let (fps, n) = pipeline_frames_per_second(&model, &cfg, &video);
+            pipe.push(fps);
+            pipeline_ratio.push(fps / r);
+            segments = n;
+        }
         if round % 2 == 1 {
             python(&mut py, &mut py_nospin);
         }
         if compare_python {
-            model_ratio.push(rs[round] / py[round]);
+            model_ratio.push(r / py[round]);
+            nospin_ratio.push(r / py_nospin[round]);
         }
-        pipeline_ratio.push(fps / rs[round]);
-        eprintln!("round {}: python {:?} / {:?} rust {:.2} pipeline {:.2} img/s", round + 1, py.last(), py_nospin.last(), rs[round], fps);
+        let show = |v: Option<&f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+        eprintln!(
+            "round {}: Python {} (not spinning {}), ours {r:.2}, pipeline {} img/s",
+            round + 1,
+            show(py.last()),
+            show(py_nospin.last()),
+            show(pipe.last())
+        );
     }
-    let (py, rs, pipe) = (if compare_python { median(py) } else { f64::NAN }, median(rs), median(pipe));
-    let py_nospin = if compare_python { median(py_nospin) } else { f64::NAN };
-    let model_ratio = if compare_python { median(model_ratio) } else { f64::NAN };
-    let pipeline_ratio = median(pipeline_ratio);
-
-    demo_video(&short, 60);
-    demo_video(&long, 240);
-    let (rss_short, rss_long) = (child_peak_rss(&onnx, &short), child_peak_rss(&onnx, &long));
+    drop(baselines);
+    let (py, py_nospin) = if compare_python { (median(py), median(py_nospin)) } else { (f64::NAN, f64::NAN) };
+    let (rs, pipe) = (median(rs), if model_only { f64::NAN } else { median(pipe) });
+    let (model_ratio, model_lo, model_hi) = if compare_python { median_with_interval(model_ratio) } else { (f64::NAN, f64::NAN, f64::NAN) };
+    let (nospin_ratio, nospin_lo, nospin_hi) =
+        if compare_python { median_with_interval(nospin_ratio) } else { (f64::NAN, f64::NAN, f64::NAN) };
 
     let mut failed = false;
-    let mut row = |what: &str, value: String, baseline: String, ratio: f64, target: &str, ok: bool| {
-        println!(
-            "| {what} | {value} | {baseline} | {} | {target} | {} |",
-            if ratio.is_nan() { "–".into() } else { format!("{ratio:.2}×") },
-            if ok { "ok" } else { "MISSED" }
-        );
+    let mut row = |what: &str, value: String, baseline: String, ratio: String, target: &str, ok: bool| {
+        println!("| {what} | {value} | {baseline} | {ratio} | {target} | {} |", if ok { "ok" } else { "MISSED" });
         failed |= !ok;
     };
+    let interval = |m: f64, lo: f64, hi: f64| format!("{m:.3}× (95 % CI {lo:.3}–{hi:.3})");
     println!(
-        "RegNetX-800MF-like, 716×716, batch {BATCH}, {threads} threads, provider {provider}; {ROUNDS} paired rounds: median throughputs, median of the rounds' ratios"
+        "RegNetX-800MF-like, 716×716, batch {BATCH}, {threads} threads, provider {provider}; {rounds} paired rounds of {ITERATIONS} batches: median throughputs, median of the rounds' ratios"
     );
     println!("| measure | endoreg | baseline | ratio | target | |");
     println!("|---|---|---|---|---|---|");
@@ -286,18 +372,34 @@ fn main() {
             "model throughput (img/s)",
             format!("{rs:.2}"),
             format!("{py:.2} (Python onnxruntime)"),
-            model_ratio,
+            interval(model_ratio, model_lo, model_hi),
             "≥ 1.0×",
             model_ratio >= 1.0,
         );
         // For information: the baseline with its threads not spinning either (as ours), no target.
-        println!("| (Python onnxruntime without spinning) | {rs:.2} | {py_nospin:.2} | {:.2}× | – | |", rs / py_nospin);
+        println!(
+            "| (Python onnxruntime without spinning) | {rs:.2} | {py_nospin:.2} | {} | – | |",
+            interval(nospin_ratio, nospin_lo, nospin_hi)
+        );
     }
+    if model_only {
+        if failed {
+            std::process::exit(1);
+        }
+        return;
+    }
+    let (rss_short, rss_long) = {
+        let (short, long) = (dir.join("demo-1080p-60.mp4"), dir.join("demo-1080p-240.mp4"));
+        demo_video(&short, 60);
+        demo_video(&long, 240);
+        (child_peak_rss(&onnx, &short), child_peak_rss(&onnx, &long))
+    };
+    let (pipeline_ratio, pipeline_lo, pipeline_hi) = median_with_interval(pipeline_ratio);
     row(
         "1080p video → segments (frames/s)",
         format!("{pipe:.2} ({segments} segments)"),
         format!("{rs:.2} (model alone)"),
-        pipeline_ratio,
+        interval(pipeline_ratio, pipeline_lo, pipeline_hi),
         "≥ 0.8×",
         pipeline_ratio >= 0.8,
     );
@@ -306,7 +408,7 @@ fn main() {
         "peak RSS, 240 vs 60 frames (MB)",
         format!("{:.0}", rss_long as f64 / 1024.0),
         format!("{:.0}", rss_short as f64 / 1024.0),
-        f64::NAN,
+        "–".into(),
         "growth < 32 MB",
         growth < 32.0,
     );

@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """The baseline of endoreg-inference's benchmark: Python onnxruntime running a model on the CPU with the
-same batch size and thread count. Prints one JSON line: {"images_per_second": ..., "seconds": ...}.
-Usage: bench_onnxruntime.py MODEL.onnx BATCH THREADS ITERATIONS [SPIN]
-SPIN 1 (default): onnxruntime's default, its threads spin while waiting; 0: they do not (as endoreg's).
+same batch size and thread count (or on CUDA, with onnxruntime-gpu).
+
+Usage: bench_onnxruntime.py MODEL.onnx BATCH THREADS SPIN INPUT.f32 [cpu|cuda]
+
+SPIN 1: onnxruntime's default, its threads spin while waiting; 0: they do not. INPUT.f32 holds the batch
+as raw little-endian float32 (the same bytes the Rust side runs).
+The model is loaded and run twice to warm up, then the script serves the benchmark on stdin: each line
+`N` runs N batches and answers one JSON line {"images_per_second": ..., "seconds": ...}; end of input ends
+it. One long-lived process lets the benchmark interleave short blocks of ours and theirs, so that drift in
+the machine's speed falls on both sides alike.
 """
 
 import json
@@ -14,24 +21,30 @@ import onnxruntime as ort
 
 
 def main():
-    model, batch, threads, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    spin = sys.argv[5] if len(sys.argv) > 5 else "1"
+    model, batch, threads, spin = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    provider = sys.argv[6] if len(sys.argv) > 6 else "cpu"
+    providers = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}[provider]
+    session = ort.InferenceSession(model, options, providers=providers)
+    if session.get_providers()[0] != providers[0]:
+        raise SystemExit(f"onnxruntime cannot run {providers[0]} here (it has {session.get_providers()})")
     shape = session.get_inputs()[0].shape
     name = session.get_inputs()[0].name
-    x = np.random.default_rng(0).random((batch, 3, shape[2], shape[3]), dtype=np.float32)
+    x = np.fromfile(sys.argv[5], dtype="<f4").reshape(batch, 3, shape[2], shape[3])
     for _ in range(2):
         session.run(None, {name: x})
-    started = time.perf_counter()
-    for _ in range(iterations):
-        session.run(None, {name: x})
-    seconds = time.perf_counter() - started
-    print(json.dumps({"images_per_second": batch * iterations / seconds, "seconds": seconds}))
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        iterations = int(line)
+        started = time.perf_counter()
+        for _ in range(iterations):
+            session.run(None, {name: x})
+        seconds = time.perf_counter() - started
+        print(json.dumps({"images_per_second": batch * iterations / seconds, "seconds": seconds}), flush=True)
 
 
 if __name__ == "__main__":
