@@ -2,7 +2,7 @@
 //! anonymised endoscopy videos and turns its per-frame probabilities into labelled video segments.
 //!
 //! - [`contract`]: the sidecar — labels, input, preprocessing, activation, thresholds, smoothing.
-//! - [`runtime`]: ONNX Runtime, loaded at run time; CUDA/TensorRT when asked for and usable, else the CPU.
+//! - [`runtime`]: ONNX Runtime (and [`onnx_file`], a model file's external-data check), loaded at run time; CUDA/TensorRT when asked for and usable, else the CPU.
 //! - [`preprocess`]: crop, pad, resize, normalise — the same for video frames and single images.
 //! - [`pipeline`]: decode → preprocess → batch → model, overlapped through bounded channels.
 //! - [`postprocess`]: centred smoothing, thresholds, minimum length → segments; [`probabilities`] stores
@@ -13,6 +13,7 @@
 pub mod config;
 pub mod contract;
 pub mod http;
+pub mod onnx_file;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;

@@ -140,6 +140,16 @@ impl Model {
             return Err(ModelError::Missing(onnx.to_owned()));
         }
         let bytes = std::fs::read(onnx).map_err(|e| ModelError::Corrupt { path: onnx.to_owned(), detail: e.to_string() })?;
+        if let Some(tensor) = crate::onnx_file::external_tensor(&bytes) {
+            return Err(ModelError::Corrupt {
+                path: onnx.to_owned(),
+                detail: format!(
+                    "its tensor `{tensor}` is stored in a separate file (ONNX external data), which endoreg-inference \
+                     does not read: a model is served and versioned as one file; save it as one \
+                     (onnx.save_model(model, path, save_as_external_data=False), or torch.onnx.export(..., external_data=False))"
+                ),
+            });
+        }
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
         let threads = if rt.intra_threads == 0 { endoreg_media::video::cores() } else { rt.intra_threads };
         let corrupt = |detail: String| ModelError::Corrupt { path: onnx.to_owned(), detail };

@@ -115,14 +115,35 @@ fn a_model_that_does_not_fit_its_sidecar_fails_at_start() {
     assert!(matches!(load_model(&cfg), Err(StartError::Contract(_))));
 }
 
+fn python() -> std::path::PathBuf {
+    std::env::var_os("ENDOREG_CI_VENV").map_or_else(|| "python3".into(), |v| Path::new(&v).join("bin/python3"))
+}
+
+/// Weights in a separate file (ONNX external data): the worker loads models from their bytes and versions
+/// them by one file's hash, so such a model is refused at start with the reason, not ONNX Runtime's riddle.
+#[test]
+fn a_model_with_its_weights_in_a_separate_file_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    let split = dir.path().join("split.onnx");
+    let resave = "import onnx, sys\nm = onnx.load(sys.argv[1])\n\
+                  onnx.save_model(m, sys.argv[2], save_as_external_data=True, location='split.onnx.data', size_threshold=0)";
+    let out = std::process::Command::new(python()).args(["-c", resave]).arg(common::demo_model()).arg(&split).output().unwrap();
+    assert!(out.status.success(), "re-saving the demo model failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("split.onnx.data").is_file());
+    std::fs::copy(common::demo_model().with_extension("toml"), split.with_extension("toml")).unwrap();
+    cfg.model.path = Some(split);
+    let e = load_err(&cfg);
+    assert!(e.contains("split.onnx") && e.contains("external data") && e.contains("one file"), "{e}");
+}
+
 /// The committed demo model is what its script writes: anyone can check that the bytes hold no trained
 /// weights from elsewhere (needs Python with `onnx` and `numpy`; `.ci/setup` installs them).
 #[test]
 fn the_committed_demo_model_is_what_its_script_generates() {
     let dir = tempfile::tempdir().unwrap();
-    let python = std::env::var_os("ENDOREG_CI_VENV").map_or_else(|| "python3".into(), |v| Path::new(&v).join("bin/python3"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make_demo_model.py");
-    let out = std::process::Command::new(&python).arg(&script).arg(dir.path()).output().unwrap();
+    let out = std::process::Command::new(python()).arg(&script).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr));
     for name in ["endoreg-demo-multilabel.onnx", "endoreg-demo-multilabel.toml"] {
         let committed = std::fs::read(common::demo_model().with_file_name(name)).unwrap();
