@@ -2,7 +2,7 @@
 """Exports a trained EndoregDB multilabel classifier (a PyTorch Lightning checkpoint of
 `MultiLabelClassificationNet`, RegNetX-800MF or EfficientNet-B4 backbone) to ONNX, with endoreg's sidecar.
 
-    pip install torch torchvision onnx
+    pip install torch torchvision onnx onnxscript
     python3 export_checkpoint.py colo_segmentation_RegNetX800MF_6.ckpt OUT_DIR \\
         --name colonoscopy_multilabel_classifier --version 6 \\
         --label-set multilabel_classification_colonoscopy
@@ -24,6 +24,42 @@ STD = [0.31418097, 0.21088019, 0.16059452]
 SIZE = 716
 
 
+def plain(value):
+    """A hyper-parameter as its plain value: newer EndoregDB versions save enums (e.g. the backbone)."""
+    return getattr(value, "value", value)
+
+
+def load_checkpoint(torch, path):
+    """torch.load, tolerating classes of packages the export does not need.
+
+    Newer EndoregDB checkpoints pickle their hyper-parameters with enums from lx_dtypes; an enum pickles as
+    its class called with its value, so reading a missing class as `str` yields that value.
+    """
+    import pickle
+    import types
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as e:
+        missing = e.name
+
+    class Tolerant(pickle.Unpickler):
+        def find_class(self, module, name):
+            try:
+                return super().find_class(module, name)
+            except ModuleNotFoundError:
+                return type(name, (str,), {"__module__": module})
+
+    tolerant = types.ModuleType("tolerant_pickle")
+    tolerant.Unpickler = Tolerant
+    tolerant.load = pickle.load
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=tolerant)
+    except Exception as e:  # noqa: BLE001 - any failure here means the placeholder was not enough
+        raise SystemExit(f"{path} needs the Python module `{missing}` to be read (install it from EndoregDB's "
+                         f"environment): {e}") from None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -33,24 +69,27 @@ def main():
     p.add_argument("--label-set", default="multilabel_classification_colonoscopy")
     p.add_argument("--backbone", choices=["RegNetX800MF", "EfficientNetB4"], default=None,
                    help="default: from the checkpoint's hyper-parameters")
-    p.add_argument("--opset", type=int, default=17, help="17 is read by ONNX Runtime 1.22 and later")
+    p.add_argument("--opset", type=int, default=18,
+                   help="18 is the lowest the torch.export-based exporter writes; ONNX Runtime 1.22 reads up to 22")
     args = p.parse_args()
 
     import torch
     from torchvision import models
 
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(torch, args.checkpoint)
     hp = ckpt.get("hyper_parameters", {})
-    labels = list(hp.get("labels") or [])
+    labels = [str(plain(label)) for label in hp.get("labels") or []]
     if not labels:
         raise SystemExit("the checkpoint names no labels (hyper_parameters.labels)")
-    backbone = args.backbone or hp.get("model_type") or "RegNetX800MF"
+    backbone = args.backbone or str(plain(hp.get("model_type") or "RegNetX800MF"))
     if backbone == "RegNetX800MF":
         net = models.regnet_x_800mf(weights=None)
         net.fc = torch.nn.Linear(net.fc.in_features, len(labels))
-    else:
+    elif backbone == "EfficientNetB4":
         net = models.efficientnet_b4(weights=None)
         net.classifier[1] = torch.nn.Linear(net.classifier[1].in_features, len(labels))
+    else:
+        raise SystemExit(f"the checkpoint's backbone {backbone!r} is neither RegNetX800MF nor EfficientNetB4")
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     if not state:
         raise SystemExit("the checkpoint's state_dict has no weights under `model.`")
@@ -59,9 +98,14 @@ def main():
 
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
-    dummy = torch.zeros(1, 3, SIZE, SIZE)
-    torch.onnx.export(net, dummy, onnx_path, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=args.opset)
+    # A batch of 2: torch.export specialises a dimension traced at size 1, so the batch axis would not stay dynamic.
+    dummy = torch.zeros(2, 3, SIZE, SIZE)
+    # The torch.export-based exporter, spelled out (the default since torch 2.9; the TorchScript one is deprecated).
+    # external_data=False: one self-contained file, as endoreg-inference loads the model from its bytes (an
+    # `.onnx.data` beside it is not found) and the registry versions the weights by that one file's SHA-256.
+    torch.onnx.export(net, (dummy,), onnx_path, input_names=["input"], output_names=["logits"],
+                      dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=args.opset,
+                      dynamo=True, external_data=False)
     quoted = ", ".join(f'"{l}"' for l in labels)
     with open(os.path.join(args.out_dir, f"{args.name}.toml"), "w") as f:
         f.write(f"""# Exported from {os.path.basename(args.checkpoint)} by export_checkpoint.py
@@ -77,7 +121,7 @@ height = {SIZE}
 [preprocessing]
 crop = "endoscope_image"
 pad_to_square = true
-resize = "bilinear"
+resize = "lanczos"
 mean = {MEAN}
 std = {STD}
 

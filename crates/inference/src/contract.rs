@@ -57,7 +57,7 @@ pub struct Preprocessing {
     pub crop: Crop,
     /// Pad the crop with black to a square before resizing (keeps the aspect ratio).
     pub pad_to_square: bool,
-    /// `bilinear`, `bicubic`, `area` or `nearest`.
+    /// `bilinear`, `bicubic`, `lanczos` (EndoregDB's, PIL's `Image.LANCZOS`), `area` or `nearest`.
     pub resize: Resize,
     /// Per RGB channel, on values scaled to 0..1: `(v - mean) / std`.
     pub mean: [f32; 3],
@@ -82,6 +82,7 @@ pub enum Crop {
 pub enum Resize {
     Bilinear,
     Bicubic,
+    Lanczos,
     Area,
     Nearest,
 }
@@ -92,6 +93,7 @@ impl Resize {
         match self {
             Resize::Bilinear => "bilinear",
             Resize::Bicubic => "bicubic",
+            Resize::Lanczos => "lanczos",
             Resize::Area => "area",
             Resize::Nearest => "neighbor",
         }

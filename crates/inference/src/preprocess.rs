@@ -215,19 +215,22 @@ mod tests {
 
     #[test]
     fn only_the_region_reaches_the_model_normalised() {
-        let c = contract("[preprocessing]\nmean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\nresize = \"bilinear\"");
-        let mut p = Preprocessor::new(&c);
-        let r = Rect { x: 20, y: 10, w: 40, h: 40 };
-        // White overlay around a pure red endoscope image.
-        let pic = picture(100, 60, [255, 255, 255], r, [255, 0, 0]);
-        let mut out = vec![0.0; p.len()];
-        p.run(&mut pic.clone(), Region::Rect(r), &mut out).unwrap();
-        // (1 - 0.5) / 0.5 = 1 for red, (0 - 0.5) / 0.5 = -1 for green and blue: nothing of the white overlay.
-        assert!(out[..64].iter().all(|v| (v - 1.0).abs() < 0.02), "{out:?}");
-        assert!(out[64..].iter().all(|v| (v + 1.0).abs() < 0.02), "{out:?}");
-        // The whole picture instead: the overlay's white shows in green.
-        p.run(&mut pic.clone(), Region::Whole, &mut out).unwrap();
-        assert!(out[64..128].iter().any(|v| *v > 0.0), "{out:?}");
+        for resize in ["bilinear", "bicubic", "lanczos", "area", "nearest"] {
+            let c = contract(&format!("[preprocessing]\nmean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\nresize = \"{resize}\""));
+            let mut p = Preprocessor::new(&c);
+            let r = Rect { x: 20, y: 10, w: 40, h: 40 };
+            // White overlay around a pure red endoscope image.
+            let pic = picture(100, 60, [255, 255, 255], r, [255, 0, 0]);
+            let mut out = vec![0.0; p.len()];
+            p.run(&mut pic.clone(), Region::Rect(r), &mut out).unwrap();
+            // (1 - 0.5) / 0.5 = 1 for red, (0 - 0.5) / 0.5 = -1 for green and blue: nothing of the overlay,
+            // whichever filter (a filter reaching past the crop would bring white in at the edges).
+            assert!(out[..64].iter().all(|v| (v - 1.0).abs() < 0.02), "{resize}: {out:?}");
+            assert!(out[64..].iter().all(|v| (v + 1.0).abs() < 0.02), "{resize}: {out:?}");
+            // The whole picture instead: the overlay's white shows in green.
+            p.run(&mut pic.clone(), Region::Whole, &mut out).unwrap();
+            assert!(out[64..128].iter().any(|v| *v > 0.0), "{resize}: {out:?}");
+        }
     }
 
     #[test]
