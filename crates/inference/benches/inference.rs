@@ -54,9 +54,9 @@ height = 716
 [preprocessing]
 crop = "endoscope_image"
 pad_to_square = true
-resize = "bilinear"
-mean = [0.485, 0.456, 0.406]
-std = [0.229, 0.224, 0.225]
+resize = "lanczos"
+mean = [0.45211223, 0.27139644, 0.19264949]
+std = [0.31418097, 0.21088019, 0.16059452]
 [output]
 activation = "sigmoid"
 [postprocessing]
