@@ -30,8 +30,44 @@ pub enum ModelError {
     Run(String),
 }
 
+/// ONNX Runtime's error text on one line, without the source location and C++ signature it starts with
+/// ("/onnxruntime_src/…/provider_bridge_ort.cc:1778 onnxruntime::Provider& … [ONNXRuntimeError] : 1 : FAIL : ").
 fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+    let text = e.to_string();
+    let message = match text.split_once("[ONNXRuntimeError] : ") {
+        Some((_, rest)) => rest.splitn(3, " : ").nth(2).unwrap_or(rest),
+        None => text.as_str(),
+    };
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the NVIDIA driver is there and sees GPU `device`. ONNX Runtime 1.22's CUDA provider library
+/// opens the driver's libcuda.so.1 while it is being loaded and, when that fails, dies with SIGSEGV
+/// inside dlopen (onnxruntime#24652), where no error can be caught: a CUDA build of ONNX Runtime on a
+/// host without the driver would crash at every start. So the driver is asked first, through NVML
+/// (libnvidia-ml.so.1, which every driver installs beside libcuda.so.1).
+fn nvidia_driver(device: i32) -> Result<(), String> {
+    let nvml = nvml_wrapper::Nvml::init()
+        .map_err(|e| format!("no usable NVIDIA driver ({e}); install it (NixOS: hardware.nvidia, the ai-deploy role's nvidia.enable)"))?;
+    let n = nvml.device_count().map_err(|e| format!("the NVIDIA driver cannot count the GPUs ({e})"))?;
+    if u32::try_from(device).is_ok_and(|d| d < n) {
+        Ok(())
+    } else {
+        Err(format!("runtime.device_id is {device}, but the NVIDIA driver sees {n} GPU(s)"))
+    }
+}
+
+/// ONNX Runtime's own messages (e.g. a CUDA call failing while a provider starts), through the service's
+/// log (journald, with the level) instead of coloured lines of its own on stderr.
+fn onnxruntime_log(level: ort::logging::LogLevel, _category: &str, _id: &str, location: &str, message: &str) {
+    use ort::logging::LogLevel;
+    let level = match level {
+        LogLevel::Verbose => log::Level::Trace,
+        LogLevel::Info => log::Level::Debug,
+        LogLevel::Warning => log::Level::Warn,
+        LogLevel::Error | LogLevel::Fatal => log::Level::Error,
+    };
+    log::log!(target: "onnxruntime", level, "{} ({location})", message.trim_end());
 }
 
 /// The process's ONNX Runtime environment. The library is loaded once; a second, different path is refused
@@ -54,8 +90,11 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
         .map_err(|e| fail(err(e)))?
         .with_name("endoreg-inference")
         .with_telemetry(false)
+        .with_logger(std::sync::Arc::new(onnxruntime_log))
         .build()
         .map_err(|e| fail(err(e)))?;
+    // With a logger, ONNX Runtime would format every verbose message for it; errors are what it has to say.
+    env.set_log_level(ort::logging::LogLevel::Error);
     let _ = ENV.set((library.to_owned(), env));
     ENV.get().map(|(_, env)| env).ok_or_else(|| fail("the environment was not kept".into()))
 }
@@ -89,19 +128,25 @@ fn register_gpu(builder: &mut SessionBuilder, wanted: ExecutionProvider, device:
         let trt = ort::ep::TensorRT::default().with_device_id(device);
         match ort::ep::TensorRT::is_available() {
             Ok(true) => {
-                trt.register(builder).map_err(|e| format!("TensorRT: {e}"))?;
+                nvidia_driver(device)?;
+                trt.register(builder).map_err(|e| format!("TensorRT: {}", err(e)))?;
                 // TensorRT takes the subgraphs it supports; CUDA the rest.
-                cuda.register(builder).map_err(|e| format!("CUDA: {e}"))?;
+                cuda.register(builder).map_err(|e| format!("CUDA: {}", err(e)))?;
                 return Ok(Provider::TensorRt);
             }
             Ok(false) => return Err("this ONNX Runtime library has no TensorRT provider".into()),
-            Err(e) => return Err(format!("TensorRT: {e}")),
+            Err(e) => return Err(format!("TensorRT: {}", err(e))),
         }
     }
     match ort::ep::CUDA::is_available() {
-        Ok(true) => cuda.register(builder).map(|()| Provider::Cuda).map_err(|e| format!("CUDA: {e}")),
+        Ok(true) => {
+            nvidia_driver(device)?;
+            cuda.register(builder)
+                .map(|()| Provider::Cuda)
+                .map_err(|e| format!("CUDA: {} (the CUDA 12 and cuDNN 9 libraries must be on the library path)", err(e)))
+        }
         Ok(false) => Err("this ONNX Runtime library has no CUDA provider (the CPU build of the onnxruntime wheel has none)".into()),
-        Err(e) => Err(format!("CUDA: {e}")),
+        Err(e) => Err(format!("CUDA: {}", err(e))),
     }
 }
 
@@ -171,8 +216,13 @@ impl Model {
                 Provider::Cpu
             }
             wanted => {
-                match register_gpu(&mut builder, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
-                    Ok(p) => p,
+                // On a copy: a provider registered before a later one failed must not stay behind.
+                let mut gpu = builder.clone();
+                match register_gpu(&mut gpu, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
+                    Ok(p) => {
+                        builder = gpu;
+                        p
+                    }
                     Err(why) if rt.require_gpu => return Err(ModelError::NoGpu(why)),
                     Err(why) => {
                         if wanted == ExecutionProvider::Auto {
@@ -339,5 +389,31 @@ mod tests {
         let mut v = vec![1.0, 1.0, 3.0, 0.0];
         activate(Activation::Softmax, &mut v, 2);
         assert!((v[0] - 0.5).abs() < 1e-6 && (v[2] + v[3] - 1.0).abs() < 1e-6 && v[2] > 0.95);
+    }
+
+    #[test]
+    fn onnx_runtime_errors_are_cut_to_their_message() {
+        // As the CUDA build of ONNX Runtime 1.22 reports a missing CUDA library (with its trailing newline).
+        let raw = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1778 onnxruntime::Provider& \
+                   onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library \
+                   libonnxruntime_providers_cuda.so with error: libcublasLt.so.12: cannot open shared object file: \
+                   No such file or directory\n";
+        assert_eq!(
+            err(raw),
+            "Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.12: cannot open \
+             shared object file: No such file or directory"
+        );
+        assert_eq!(err("Load model from memory failed:Protobuf parsing failed."), "Load model from memory failed:Protobuf parsing failed.");
+    }
+
+    /// Without the driver (this machine, CI) the CUDA provider is never loaded: that is what would crash.
+    #[test]
+    fn without_an_nvidia_driver_cuda_is_not_tried() {
+        if std::path::Path::new("/dev/nvidiactl").exists() {
+            assert!(nvidia_driver(i32::MAX).is_err_and(|e| e.contains("sees")));
+            return;
+        }
+        let e = nvidia_driver(0).unwrap_err();
+        assert!(e.contains("no usable NVIDIA driver") && e.contains("hardware.nvidia"), "{e}");
     }
 }
