@@ -208,21 +208,19 @@ impl Model {
             .map_err(|e| corrupt(err(e)))?;
         builder = builder.with_intra_op_spinning(rt.spin_threads).map_err(|e| corrupt(err(e)))?;
         let device = i32::try_from(rt.device_id).unwrap_or(0);
-        let provider = match rt.execution_provider {
+        // The GPU provider, registered on a copy of the options (a provider registered before a later one
+        // failed must not stay behind), or None for the CPU.
+        let gpu = match rt.execution_provider {
             ExecutionProvider::Cpu => {
                 if rt.require_gpu {
                     return Err(ModelError::NoGpu("execution_provider is cpu".into()));
                 }
-                Provider::Cpu
+                None
             }
             wanted => {
-                // On a copy: a provider registered before a later one failed must not stay behind.
                 let mut gpu = builder.clone();
                 match register_gpu(&mut gpu, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
-                    Ok(p) => {
-                        builder = gpu;
-                        p
-                    }
+                    Ok(p) => Some((p, gpu)),
                     Err(why) if rt.require_gpu => return Err(ModelError::NoGpu(why)),
                     Err(why) => {
                         if wanted == ExecutionProvider::Auto {
@@ -233,12 +231,28 @@ impl Model {
                                 wanted.as_str()
                             );
                         }
-                        Provider::Cpu
+                        None
                     }
                 }
             }
         };
-        let session = builder.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?;
+        let (session, provider) = match gpu {
+            None => (builder.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?, Provider::Cpu),
+            Some((provider, mut gpu)) => match gpu.commit_from_memory(&bytes) {
+                Ok(session) => (session, provider),
+                // A provider that registered can still fail to start the model (GPU memory taken, a cuDNN
+                // that does not fit): the CPU tells whether the model itself is at fault.
+                Err(e) => {
+                    let why = format!("{} could not start the model: {}", provider.as_str(), err(e));
+                    let session = builder.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?;
+                    if rt.require_gpu {
+                        return Err(ModelError::NoGpu(why));
+                    }
+                    log::warn!("{why}; running on the CPU with {threads} threads");
+                    (session, Provider::Cpu)
+                }
+            },
+        };
         let mut model = Model { session, contract, path: onnx.to_owned(), sha256, provider, batch_size: rt.batch_size, fixed_batch: false };
         model.check_signature()?;
         model.check_outputs()?;
