@@ -121,33 +121,51 @@ impl Provider {
     }
 }
 
-/// Registers the GPU provider `wanted` on `builder`; why not, when it cannot be used.
-fn register_gpu(builder: &mut SessionBuilder, wanted: ExecutionProvider, device: i32) -> Result<Provider, String> {
-    let cuda = ort::ep::CUDA::default().with_device_id(device);
+/// Options with the GPU provider `wanted` registered (on a copy of `base`: a provider registered before a
+/// later one failed must not stay behind), or why it cannot be used. TensorRT that cannot be used falls
+/// back to CUDA, still on the GPU.
+fn register_gpu(base: &SessionBuilder, wanted: ExecutionProvider, device: i32) -> Result<(Provider, SessionBuilder), String> {
+    let cuda = || ort::ep::CUDA::default().with_device_id(device);
+    let mut tensorrt_why = None;
     if wanted == ExecutionProvider::Tensorrt {
-        let trt = ort::ep::TensorRT::default().with_device_id(device);
-        match ort::ep::TensorRT::is_available() {
-            Ok(true) => {
-                nvidia_driver(device)?;
-                trt.register(builder).map_err(|e| format!("TensorRT: {}", err(e)))?;
-                // TensorRT takes the subgraphs it supports; CUDA the rest.
-                cuda.register(builder).map_err(|e| format!("CUDA: {}", err(e)))?;
-                return Ok(Provider::TensorRt);
+        let tensorrt = || -> Result<SessionBuilder, String> {
+            match ort::ep::TensorRT::is_available() {
+                Ok(true) => {}
+                Ok(false) => return Err("this ONNX Runtime library has no TensorRT provider".into()),
+                Err(e) => return Err(err(e)),
             }
-            Ok(false) => return Err("this ONNX Runtime library has no TensorRT provider".into()),
-            Err(e) => return Err(format!("TensorRT: {}", err(e))),
-        }
-    }
-    match ort::ep::CUDA::is_available() {
-        Ok(true) => {
             nvidia_driver(device)?;
-            cuda.register(builder)
-                .map(|()| Provider::Cuda)
-                .map_err(|e| format!("CUDA: {} (the CUDA 12 and cuDNN 9 libraries must be on the library path)", err(e)))
+            let mut builder = base.clone();
+            ort::ep::TensorRT::default().with_device_id(device).register(&mut builder).map_err(err)?;
+            // TensorRT takes the subgraphs it supports; CUDA the rest.
+            cuda().register(&mut builder).map_err(|e| format!("CUDA beside it: {}", err(e)))?;
+            Ok(builder)
+        };
+        match tensorrt() {
+            Ok(builder) => return Ok((Provider::TensorRt, builder)),
+            Err(why) => tensorrt_why = Some(why),
         }
-        Ok(false) => Err("this ONNX Runtime library has no CUDA provider (the CPU build of the onnxruntime wheel has none)".into()),
-        Err(e) => Err(format!("CUDA: {}", err(e))),
     }
+    let why = |detail: String| match &tensorrt_why {
+        Some(t) => format!("TensorRT: {t}; CUDA: {detail}"),
+        None => format!("CUDA: {detail}"),
+    };
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(why("this ONNX Runtime library has no CUDA provider (the CPU build of the onnxruntime wheel has none)".into()));
+        }
+        Err(e) => return Err(why(err(e))),
+    }
+    nvidia_driver(device).map_err(why)?;
+    let mut builder = base.clone();
+    cuda()
+        .register(&mut builder)
+        .map_err(|e| why(format!("{} (the CUDA 12 and cuDNN 9 libraries must be on the library path)", err(e))))?;
+    if let Some(t) = tensorrt_why {
+        log::warn!("execution_provider tensorrt cannot be used ({t}); running on CUDA");
+    }
+    Ok((Provider::Cuda, builder))
 }
 
 /// A loaded model, checked against its contract. Not shared between threads: ONNX Runtime runs one call
@@ -208,8 +226,7 @@ impl Model {
             .map_err(|e| corrupt(err(e)))?;
         builder = builder.with_intra_op_spinning(rt.spin_threads).map_err(|e| corrupt(err(e)))?;
         let device = i32::try_from(rt.device_id).unwrap_or(0);
-        // The GPU provider, registered on a copy of the options (a provider registered before a later one
-        // failed must not stay behind), or None for the CPU.
+        // The GPU provider with its options, or None for the CPU.
         let gpu = match rt.execution_provider {
             ExecutionProvider::Cpu => {
                 if rt.require_gpu {
@@ -218,9 +235,8 @@ impl Model {
                 None
             }
             wanted => {
-                let mut gpu = builder.clone();
-                match register_gpu(&mut gpu, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
-                    Ok(p) => Some((p, gpu)),
+                match register_gpu(&builder, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
+                    Ok(gpu) => Some(gpu),
                     Err(why) if rt.require_gpu => return Err(ModelError::NoGpu(why)),
                     Err(why) => {
                         if wanted == ExecutionProvider::Auto {

@@ -45,8 +45,10 @@ fn the_demo_model_loads_on_the_cpu_and_a_missing_gpu_is_a_fallback_or_an_error()
     cfg.runtime.require_gpu = true;
     let e = load_err(&cfg);
     assert!(e.contains("no GPU execution provider") && e.contains("CUDA provider"), "{e}");
+    // TensorRT that cannot be used falls back to CUDA (still a GPU); neither: both reasons.
     cfg.runtime.execution_provider = ExecutionProvider::Tensorrt;
-    assert!(load_err(&cfg).contains("TensorRT"));
+    let e = load_err(&cfg);
+    assert!(e.contains("TensorRT: this ONNX Runtime library has no TensorRT provider; CUDA: this ONNX Runtime library has no CUDA"), "{e}");
     cfg.runtime.execution_provider = ExecutionProvider::Cpu;
     assert!(load_err(&cfg).contains("execution_provider is cpu"));
 }
