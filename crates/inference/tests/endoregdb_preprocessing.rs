@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 
 use endoreg_inference::contract::Contract;
@@ -35,14 +37,10 @@ fn picture(r: Rect) -> image::RgbImage {
     })
 }
 
-fn python() -> std::path::PathBuf {
-    std::env::var_os("ENDOREG_CI_VENV").map_or_else(|| "python3".into(), |v| Path::new(&v).join("bin/python3"))
-}
-
 fn endoregdb(png: &Path, r: Rect, out: &Path) -> Vec<f32> {
     let join = |v: [f32; 3]| v.map(|x| x.to_string()).join(",");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/endoregdb_preprocessing.py");
-    let status = std::process::Command::new(python())
+    let status = std::process::Command::new(common::python())
         .arg(script)
         .arg(png)
         .args([r.x, r.y, r.w, r.h].map(|v| v.to_string()))

@@ -117,10 +117,6 @@ fn a_model_that_does_not_fit_its_sidecar_fails_at_start() {
     assert!(matches!(load_model(&cfg), Err(StartError::Contract(_))));
 }
 
-fn python() -> std::path::PathBuf {
-    std::env::var_os("ENDOREG_CI_VENV").map_or_else(|| "python3".into(), |v| Path::new(&v).join("bin/python3"))
-}
-
 /// Weights in a separate file (ONNX external data): the worker loads models from their bytes and versions
 /// them by one file's hash, so such a model is refused at start with the reason, not ONNX Runtime's riddle.
 #[test]
@@ -130,7 +126,7 @@ fn a_model_with_its_weights_in_a_separate_file_is_refused_with_the_reason() {
     let split = dir.path().join("split.onnx");
     let resave = "import onnx, sys\nm = onnx.load(sys.argv[1])\n\
                   onnx.save_model(m, sys.argv[2], save_as_external_data=True, location='split.onnx.data', size_threshold=0)";
-    let out = std::process::Command::new(python()).args(["-c", resave]).arg(common::demo_model()).arg(&split).output().unwrap();
+    let out = std::process::Command::new(common::python()).args(["-c", resave]).arg(common::demo_model()).arg(&split).output().unwrap();
     assert!(out.status.success(), "re-saving the demo model failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("split.onnx.data").is_file());
     std::fs::copy(common::demo_model().with_extension("toml"), split.with_extension("toml")).unwrap();
@@ -145,7 +141,7 @@ fn a_model_with_its_weights_in_a_separate_file_is_refused_with_the_reason() {
 fn the_committed_demo_model_is_what_its_script_generates() {
     let dir = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make_demo_model.py");
-    let out = std::process::Command::new(python()).arg(&script).arg(dir.path()).output().unwrap();
+    let out = std::process::Command::new(common::python()).arg(&script).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr));
     for name in ["endoreg-demo-multilabel.onnx", "endoreg-demo-multilabel.toml"] {
         let committed = std::fs::read(common::demo_model().with_file_name(name)).unwrap();

@@ -1,4 +1,5 @@
-//! What the integration tests share: the real ONNX Runtime library, the demo model, demo videos.
+//! What the integration tests share: the real ONNX Runtime library, Python for the reference scripts, the
+//! demo model, demo videos.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +16,11 @@ pub fn library() -> PathBuf {
         .expect("ORT_DYLIB_PATH must name libonnxruntime.so (run `source .ci/setup`, which installs it)");
     assert!(p.is_file(), "ORT_DYLIB_PATH={} is not a file", p.display());
     p
+}
+
+/// The Python with onnx, numpy and Pillow that `.ci/setup` installs (`ENDOREG_CI_VENV`), else `python3`.
+pub fn python() -> PathBuf {
+    std::env::var_os("ENDOREG_CI_VENV").map_or_else(|| "python3".into(), |v| Path::new(&v).join("bin/python3"))
 }
 
 pub fn demo_model() -> PathBuf {
