@@ -22,6 +22,7 @@ use endoreg_media::video::MediaError;
 use endoreg_media::video::decode::FrameSource;
 
 use crate::config::PipelineConfig;
+use crate::contract::Contract;
 use crate::preprocess::{PreprocessError, Preprocessor, Region};
 use crate::probabilities::{Header, Probabilities};
 use crate::runtime::{Model, ModelError};
@@ -73,12 +74,38 @@ pub fn run(
     counters: &Counters,
     cancel: &AtomicBool,
 ) -> Result<(Probabilities, RunStats), PipelineError> {
-    let started = Instant::now();
-    let probe = endoreg_media::video::probe::probe(path)?;
+    let poisoned = || PipelineError::Internal("the model lock is poisoned".into());
     let (contract, batch, per_frame) = {
-        let m = model.lock().map_err(|_| PipelineError::Internal("the model lock is poisoned".into()))?;
+        let m = model.lock().map_err(|_| poisoned())?;
         (m.contract.clone(), m.batch_size, m.frame_len())
     };
+    let mut run_batch = |frames: &[f32], n: usize| Ok(model.lock().map_err(|_| poisoned())?.run(frames, n)?);
+    let stage = ModelStage { contract, batch, per_frame, run: &mut run_batch };
+    run_stages(path, region, stage, cfg, counters, cancel)
+}
+
+/// Runs `n` frames (planar floats, one after the other) and returns `n × labels` probabilities.
+type RunBatch<'a> = dyn FnMut(&[f32], usize) -> Result<Vec<f32>, PipelineError> + 'a;
+
+/// What the pipeline needs of a model: its contract, frames per batch, floats per frame, and a batch run.
+struct ModelStage<'a> {
+    contract: Contract,
+    batch: usize,
+    per_frame: usize,
+    run: &'a mut RunBatch<'a>,
+}
+
+fn run_stages(
+    path: &Path,
+    region: Region,
+    stage: ModelStage<'_>,
+    cfg: &PipelineConfig,
+    counters: &Counters,
+    cancel: &AtomicBool,
+) -> Result<(Probabilities, RunStats), PipelineError> {
+    let started = Instant::now();
+    let probe = endoreg_media::video::probe::probe(path)?;
+    let ModelStage { contract, batch, per_frame, run: run_batch } = stage;
     let cores = endoreg_media::video::cores();
     let decode_threads = if cfg.decode_threads == 0 { cores } else { cfg.decode_threads };
     let workers = if cfg.preprocess_threads == 0 { (cores / 2).max(1) } else { cfg.preprocess_threads };
@@ -89,11 +116,14 @@ pub fn run(
     let (frames_tx, frames_rx) = sync_channel::<(u64, frame::Video)>(queue);
     let (inputs_tx, inputs_rx) = sync_channel::<(u64, Vec<f32>)>(queue);
     let (spent_tx, spent_rx) = sync_channel::<Vec<f32>>(queue + batch + workers);
-    let frames_rx = Arc::new(Mutex::new(frames_rx));
-    let spent_rx = Arc::new(Mutex::new(spent_rx));
     let stop = AtomicBool::new(false);
 
     std::thread::scope(|s| {
+        // Inside the scope, so that only the preprocessing threads hold the receivers: when they have all
+        // stopped (the model failed, nobody takes their inputs), the decoder's send fails instead of
+        // blocking forever on a full queue.
+        let frames_rx = Arc::new(Mutex::new(frames_rx));
+        let spent_rx = Arc::new(Mutex::new(spent_rx));
         let decoder = s.spawn(|| decode(path, decode_threads, step, frames_tx, counters, cancel, &stop));
         let preprocessors: Vec<_> = (0..workers)
             .map(|_| {
@@ -109,8 +139,8 @@ pub fn run(
                 })
             })
             .collect();
-        drop(inputs_tx);
-        let result = infer(model, batch, per_frame, inputs_rx, spent_tx, counters);
+        drop((inputs_tx, frames_rx, spent_rx));
+        let result = infer(run_batch, batch, per_frame, inputs_rx, spent_tx, counters);
         if result.is_err() {
             // The threads notice the closed channels; the decoder also checks this between frames.
             stop.store(true, Ordering::Relaxed);
@@ -181,7 +211,7 @@ fn decode(
 }
 
 fn preprocess(
-    contract: &crate::contract::Contract,
+    contract: &Contract,
     region: Region,
     per_frame: usize,
     frames: &Mutex<Receiver<(u64, frame::Video)>>,
@@ -204,7 +234,7 @@ fn preprocess(
 /// Collects inputs in frame order into batches and runs them; returns the probabilities, the rows
 /// predicted and the seconds inside the model.
 fn infer(
-    model: &Mutex<Model>,
+    model: &mut RunBatch<'_>,
     batch: usize,
     per_frame: usize,
     inputs: Receiver<(u64, Vec<f32>)>,
@@ -222,7 +252,7 @@ fn infer(
             return Ok(());
         }
         let t = Instant::now();
-        let probs = model.lock().map_err(|_| PipelineError::Internal("the model lock is poisoned".into()))?.run(buffer, *filled)?;
+        let probs = model(buffer, *filled)?;
         let took = t.elapsed();
         model_seconds += took.as_secs_f64();
         Counters::add(&counters.frames, *filled as u64);
@@ -251,4 +281,42 @@ fn infer(
     }
     run_batch(&mut buffer, &mut filled, &mut values)?;
     Ok((values, next_row, model_seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use endoreg_media::video::demo::{self, DemoSpec};
+
+    use super::*;
+
+    /// The model failing mid-video, while every queue is full, ends the run with the model's error (it
+    /// used to leave the decoder blocked on a full queue forever, the job hanging with its lease renewed).
+    #[test]
+    fn a_model_failing_mid_video_ends_the_run_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("demo.mp4");
+        demo::generate(&video, &DemoSpec::olympus(320, 180, 120)).unwrap();
+        let contract = Contract::parse("name = \"m\"\nversion = \"1\"\nlabels = [\"a\"]\n[input]\nwidth = 16\nheight = 16\n").unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut calls = 0;
+            let mut run_batch = |_: &[f32], n: usize| {
+                calls += 1;
+                if calls < 2 {
+                    return Ok(vec![0.5; n]);
+                }
+                // Long enough for the decoder and the preprocessing thread to fill their queues.
+                std::thread::sleep(Duration::from_millis(300));
+                Err(PipelineError::Model(ModelError::Run("CUDA out of memory".into())))
+            };
+            let stage = ModelStage { contract, batch: 4, per_frame: 3 * 16 * 16, run: &mut run_batch };
+            let cfg = PipelineConfig { step: 1, decode_threads: 1, preprocess_threads: 1, queue_frames: 1 };
+            let r = run_stages(&video, Region::Whole, stage, &cfg, &Counters::default(), &AtomicBool::new(false));
+            let _ = done_tx.send(r.map(|(p, _)| p.header.rows));
+        });
+        let r = done.recv_timeout(Duration::from_secs(60)).expect("the pipeline hung after the model failed");
+        assert!(matches!(&r, Err(PipelineError::Model(ModelError::Run(m))) if m.contains("out of memory")), "{r:?}");
+    }
 }
