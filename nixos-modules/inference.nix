@@ -295,7 +295,7 @@ in
         RestartPreventExitStatus = 78;
         # ready after the model is loaded and its version registered; it waits for a registry that is not up yet
         TimeoutStartSec = "5min";
-        # a job in progress is given back at SIGTERM
+        # at SIGTERM a job in progress stops and goes back to the queue (failed, to be retried)
         TimeoutStopSec = "120s";
         LoadCredential = [ "token:${cfg.tokenFile}" ] ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
 

@@ -36,7 +36,7 @@ pub enum PipelineError {
     Preprocess(#[from] PreprocessError),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("stopped before the end of the video")]
+    #[error("stopped before the end of the video (the worker is stopping, or lost the job; it will be retried)")]
     Cancelled,
     #[error("the pipeline failed: {0}")]
     Internal(String),

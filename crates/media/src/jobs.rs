@@ -21,6 +21,8 @@ pub trait JobFailure: std::fmt::Display {
 #[derive(Debug, Default)]
 pub struct Lease {
     lost: AtomicBool,
+    /// Lost, or the worker is shutting down: long work should stop (the job is then given back).
+    cancel: AtomicBool,
 }
 
 impl Lease {
@@ -28,11 +30,20 @@ impl Lease {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// The flag itself, for blocking work that polls it from another thread.
+    /// Set when the lease is lost or the worker is stopping, for blocking work that polls it from another
+    /// thread.
     pub fn flag(&self) -> &AtomicBool {
-        &self.lost
+        &self.cancel
+    }
+
+    fn lose(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+        self.cancel.store(true, Ordering::Relaxed);
     }
 }
+
+/// How often the heartbeat task looks at the worker's stop flag.
+const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// What a worker does with one claimed job.
 pub trait JobHandler: Send + Sync {
@@ -60,7 +71,7 @@ impl JobLoop {
             match self.client.claim(&claim).await {
                 Ok(Some(job)) => {
                     warned = false;
-                    self.handle(handler, job).await;
+                    self.handle_until(handler, job, &stop).await;
                 }
                 Ok(None) => tokio::time::sleep(Duration::from_secs(self.poll_secs)).await,
                 Err(e) => {
@@ -77,21 +88,34 @@ impl JobLoop {
 
     /// Handles one claimed job with a heartbeat beside it, and reports the outcome.
     pub async fn handle<H: JobHandler>(&self, handler: &H, job: Job) {
+        self.handle_until(handler, job, &Arc::new(AtomicBool::new(false))).await;
+    }
+
+    /// As `handle`; once `stop` is set the lease's flag asks the handler to stop early.
+    async fn handle_until<H: JobHandler>(&self, handler: &H, job: Job, stop: &Arc<AtomicBool>) {
         log::info!("job {} ({}) claimed, attempt {}", job.id, job.kind, job.attempts);
         let lease = Arc::new(Lease::default());
         let heartbeat = {
             let client = self.client.clone();
             let hb = JobHeartbeat { worker: self.worker.clone(), lease_secs: self.lease_secs };
-            let lease = lease.clone();
+            let (lease, stop) = (lease.clone(), stop.clone());
             let every = Duration::from_secs(u64::try_from(self.lease_secs / 3).unwrap_or(10).max(5));
             let id = job.id;
             tokio::spawn(async move {
+                let mut last = tokio::time::Instant::now();
                 loop {
-                    tokio::time::sleep(every).await;
+                    tokio::time::sleep(STOP_POLL).await;
+                    if stop.load(Ordering::Relaxed) {
+                        lease.cancel.store(true, Ordering::Relaxed);
+                    }
+                    if last.elapsed() < every {
+                        continue;
+                    }
+                    last = tokio::time::Instant::now();
                     match client.heartbeat(id, &hb).await {
                         Ok(_) => {}
                         Err(e) if e.status() == Some(409) => {
-                            lease.lost.store(true, Ordering::Relaxed);
+                            lease.lose();
                             return;
                         }
                         Err(e) => log::warn!("job {id}: heartbeat failed: {e}"),
@@ -110,5 +134,81 @@ impl JobLoop {
             (Err(e), Ok(j)) => log::warn!("job {} failed ({}): {e}", job.id, if j.state == "queued" { "will be retried" } else { "final" }),
             (_, Err(e)) => log::warn!("job {}: cannot report the outcome: {e}", job.id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use endoreg_common::secret::Secret;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Stopped(&'static str);
+
+    impl std::fmt::Display for Stopped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl JobFailure for Stopped {
+        fn retry(&self) -> bool {
+            true
+        }
+    }
+
+    /// A handler of long work that polls the lease's flag, as the inference pipeline does.
+    struct LongWork(Mutex<Option<&'static str>>);
+
+    impl JobHandler for LongWork {
+        type Error = Stopped;
+        async fn handle(&self, _: &Job, lease: &Arc<Lease>) -> Result<(), Stopped> {
+            let started = Instant::now();
+            let outcome = loop {
+                if lease.flag().load(Ordering::Relaxed) {
+                    break if lease.is_lost() { "lost" } else { "stopped" };
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    break "never told";
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            *self.0.lock().unwrap() = Some(outcome);
+            Err(Stopped(outcome))
+        }
+    }
+
+    /// The worker being stopped (SIGTERM) reaches the job in hand through its lease, so long work ends
+    /// and the job is given back instead of running until systemd kills the process.
+    #[tokio::test]
+    async fn stopping_the_worker_stops_the_job_in_hand() {
+        // Nothing listens there: heartbeats and the outcome report fail, which the loop only logs.
+        let client = Client::new("http://127.0.0.1:9", Secret::new("t".into())).unwrap();
+        let jobs = JobLoop { client, worker: "w".into(), kinds: vec!["k".into()], lease_secs: 60, poll_secs: 1 };
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": 1, "kind": "k", "video_id": null, "report_id": null, "ai_model_version_id": null, "state": "running",
+            "attempts": 1, "max_attempts": 3, "run_after": "2026-01-01T00:00:00Z", "lease_owner": "w",
+            "lease_expires_at": null, "last_error": null, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "finished_at": null
+        }))
+        .unwrap();
+        let handler = LongWork(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopper = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                stop.store(true, Ordering::Relaxed);
+            })
+        };
+        let started = Instant::now();
+        jobs.handle_until(&handler, job, &stop).await;
+        stopper.await.unwrap();
+        assert_eq!(*handler.0.lock().unwrap(), Some("stopped"));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 }
