@@ -57,6 +57,9 @@ fn nvidia_driver(device: i32) -> Result<(), String> {
     }
 }
 
+/// The most input one batch may take (4 GiB: 512 frames of 716x716).
+const MAX_BATCH_BYTES: usize = 4 << 30;
+
 /// ONNX Runtime's own messages (e.g. a CUDA call failing while a provider starts), through the service's
 /// log (journald, with the level) instead of coloured lines of its own on stderr.
 fn onnxruntime_log(level: ort::logging::LogLevel, _category: &str, _id: &str, location: &str, message: &str) {
@@ -310,13 +313,27 @@ impl Model {
             )));
         }
         if dims[0] > 0 {
-            self.batch_size = usize::try_from(dims[0]).unwrap_or(1);
+            self.batch_size = usize::try_from(dims[0]).unwrap_or(usize::MAX);
             self.fixed_batch = true;
         }
+        // One batch of inputs is allocated as a whole (and a trial batch is run now): a size that cannot be
+        // allocated must be an error naming it, not an abort.
+        let bytes = self.batch_size.checked_mul(self.frame_len()).and_then(|n| n.checked_mul(4));
+        if bytes.is_none_or(|b| b > MAX_BATCH_BYTES) {
+            return Err(self.mismatch(format!(
+                "a batch of {} frames of 3x{h}x{w} floats is {} MiB, more than the {} MiB allowed{}",
+                self.batch_size,
+                bytes.map_or_else(|| "too many".into(), |b| (b >> 20).to_string()),
+                MAX_BATCH_BYTES >> 20,
+                if self.fixed_batch { " (the model's fixed batch size)" } else { "; lower runtime.batch_size" }
+            )));
+        }
         let labels = i64::try_from(self.contract.labels.len()).unwrap_or(i64::MAX);
-        let Some(output) = self.session.outputs().first() else {
-            return Err(self.mismatch("it has no output".into()));
-        };
+        let outputs = self.session.outputs();
+        if outputs.len() != 1 {
+            return Err(self.mismatch(format!("it has {} outputs; the contract describes one, [batch, labels]", outputs.len())));
+        }
+        let output = &outputs[0];
         if let ValueType::Tensor { ty, shape, .. } = output.dtype() {
             if *ty != TensorElementType::Float32 {
                 return Err(self.mismatch(format!("output `{}` holds {ty:?}, not 32-bit floats", output.name())));

@@ -135,6 +135,27 @@ fn a_model_with_its_weights_in_a_separate_file_is_refused_with_the_reason() {
     assert!(e.contains("split.onnx") && e.contains("external data") && e.contains("one file"), "{e}");
 }
 
+/// A model whose fixed batch could not be allocated is refused at start with the sizes, not an abort.
+#[test]
+fn a_model_with_an_enormous_fixed_batch_is_refused_with_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("huge.onnx");
+    let make = "import onnx, sys\nfrom onnx import helper as h, TensorProto as T\nimport numpy as np\n\
+                n = 20_000_000\n\
+                w = onnx.numpy_helper.from_array(np.zeros((3, 14), np.float32), 'w')\n\
+                g = h.make_graph([h.make_node('ReduceMean', ['x'], ['m'], axes=[2, 3], keepdims=0), h.make_node('MatMul', ['m', 'w'], ['y'])],\n\
+                'g', [h.make_tensor_value_info('x', T.FLOAT, [n, 3, 8, 8])], [h.make_tensor_value_info('y', T.FLOAT, [n, 14])], [w])\n\
+                onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)], ir_version=8), sys.argv[1])";
+    let out = std::process::Command::new(common::python()).args(["-c", make]).arg(&onnx).output().unwrap();
+    assert!(out.status.success(), "making the model failed: {}", String::from_utf8_lossy(&out.stderr));
+    let sidecar = demo_sidecar().replace("width = 128", "width = 8").replace("height = 128", "height = 8");
+    std::fs::write(onnx.with_extension("toml"), sidecar).unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.model.path = Some(onnx);
+    let e = load_err(&cfg);
+    assert!(e.contains("huge.onnx") && e.contains("20000000 frames") && e.contains("fixed batch size"), "{e}");
+}
+
 /// The committed demo model is what its script writes: anyone can check that the bytes hold no trained
 /// weights from elsewhere (needs Python with `onnx` and `numpy`; `.ci/setup` installs them).
 #[test]
