@@ -16,6 +16,7 @@ the result with `ENDOREG_MODEL__PATH=OUT_DIR/<name>.onnx endoreg-inference check
 """
 
 import argparse
+import json
 import os
 
 # EndoregDB's defaults for this model (ModelMeta: size 716, mean and std of its training data).
@@ -106,12 +107,13 @@ def main():
     torch.onnx.export(net, (dummy,), onnx_path, input_names=["input"], output_names=["logits"],
                       dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=args.opset,
                       dynamo=True, external_data=False)
-    quoted = ", ".join(f'"{l}"' for l in labels)
+    # JSON strings are valid TOML basic strings: a label with a quote or backslash stays what it is.
+    quoted = ", ".join(json.dumps(label) for label in labels)
     with open(os.path.join(args.out_dir, f"{args.name}.toml"), "w") as f:
         f.write(f"""# Exported from {os.path.basename(args.checkpoint)} by export_checkpoint.py
-name = "{args.name}"
-version = "{args.version}"
-label_set = "{args.label_set}"
+name = {json.dumps(args.name)}
+version = {json.dumps(args.version)}
+label_set = {json.dumps(args.label_set)}
 labels = [{quoted}]
 
 [input]

@@ -124,11 +124,14 @@ pub struct HttpConfig {
     pub listen: String,
     /// The largest image accepted for single-image prediction.
     pub max_image_bytes: usize,
+    /// Single-image predictions decoded and run at the same time; more get 503 (each holds a decoded
+    /// image, up to 8192x8192).
+    pub max_concurrent_images: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { enable: true, listen: "127.0.0.1:8091".into(), max_image_bytes: 20 * 1024 * 1024 }
+        Self { enable: true, listen: "127.0.0.1:8091".into(), max_image_bytes: 20 * 1024 * 1024, max_concurrent_images: 4 }
     }
 }
 
@@ -173,6 +176,24 @@ impl InferenceConfig {
         }
         if !(1..=4096).contains(&self.pipeline.queue_frames) {
             return bad("pipeline.queue_frames must be between 1 and 4096".into());
+        }
+        if !(1..=3600).contains(&self.poll_secs) {
+            return bad(format!("poll_secs is {}; it must be between 1 and 3600", self.poll_secs));
+        }
+        if i32::try_from(self.runtime.device_id).is_err() {
+            return bad(format!("runtime.device_id {} is not a GPU index", self.runtime.device_id));
+        }
+        for (name, n) in [
+            ("runtime.intra_threads", self.runtime.intra_threads),
+            ("pipeline.decode_threads", self.pipeline.decode_threads),
+            ("pipeline.preprocess_threads", self.pipeline.preprocess_threads),
+        ] {
+            if n > 1024 {
+                return bad(format!("{name} is {n}; at most 1024 (0: from the machine's cores)"));
+            }
+        }
+        if !(1..=1024).contains(&self.http.max_concurrent_images) {
+            return bad(format!("http.max_concurrent_images is {}; it must be between 1 and 1024", self.http.max_concurrent_images));
         }
         if self.http.enable && self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad(format!("http.listen `{}` is not an address and port (e.g. 127.0.0.1:8091)", self.http.listen));
@@ -229,6 +250,15 @@ mod tests {
         assert!(cfg.check().unwrap_err().to_string().contains("pipeline.step"));
         let cfg = InferenceConfig { http: HttpConfig { listen: "localhost".into(), ..Default::default() }, ..Default::default() };
         assert!(cfg.check().unwrap_err().to_string().contains("http.listen"));
+        let cfg = InferenceConfig { poll_secs: 0, ..Default::default() };
+        assert!(cfg.check().unwrap_err().to_string().contains("poll_secs is 0"));
+        let mut cfg = InferenceConfig::default();
+        cfg.runtime.device_id = u32::MAX;
+        assert!(cfg.check().unwrap_err().to_string().contains("runtime.device_id"));
+        let cfg = InferenceConfig { pipeline: PipelineConfig { preprocess_threads: 100_000, ..Default::default() }, ..Default::default() };
+        assert!(cfg.check().unwrap_err().to_string().contains("pipeline.preprocess_threads is 100000"));
+        let cfg = InferenceConfig { http: HttpConfig { max_concurrent_images: 0, ..Default::default() }, ..Default::default() };
+        assert!(cfg.check().unwrap_err().to_string().contains("http.max_concurrent_images"));
         let err = InferenceConfig::default().model_files().unwrap_err().to_string();
         assert!(err.contains("model.path"), "{err}");
     }

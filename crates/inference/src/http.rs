@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,24 +32,27 @@ pub struct HttpState {
     /// The registry, to verify callers' tokens and read processor layouts; none for a local run.
     pub registry: Option<Client>,
     tokens: Mutex<HashMap<String, (Role, Instant)>>,
+    /// Single-image predictions in flight (`http.max_concurrent_images`): each holds a decoded image.
+    images: tokio::sync::Semaphore,
 }
 
 impl HttpState {
     pub fn new(service: Arc<Service>, registry: Option<Client>) -> Self {
-        HttpState { service, registry, tokens: Mutex::new(HashMap::new()) }
+        let images = tokio::sync::Semaphore::new(service.cfg.http.max_concurrent_images);
+        HttpState { service, registry, tokens: Mutex::new(HashMap::new()), images }
     }
 }
 
 type S = State<Arc<HttpState>>;
 
 pub fn router(state: Arc<HttpState>) -> Router {
-    let limit = state.service.cfg.http.max_image_bytes;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/model", get(model))
         .route("/api/v1/predict", post(predict))
-        .layer(DefaultBodyLimit::max(limit))
+        // The image is read by the handler, after the caller is known, up to http.max_image_bytes.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -153,21 +156,42 @@ async fn predict(
     State(state): S,
     headers: HeaderMap,
     query: Result<Query<PredictQuery>, axum::extract::rejection::QueryRejection>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Permission::ReadMedia).await?;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("the image is larger than {} bytes (http.max_image_bytes)", state.service.cfg.http.max_image_bytes)
+    let Ok(_permit) = state.images.try_acquire() else {
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Service unavailable",
+            format!("{} images are being predicted (http.max_concurrent_images); try again", state.service.cfg.http.max_concurrent_images),
+        ));
+    };
+    let limit = state.service.cfg.http.max_image_bytes;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if e.into_inner().is::<http_body_util::LengthLimitError>() {
+            let detail = format!("the image is larger than {limit} bytes (http.max_image_bytes)");
+            problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", detail)
         } else {
-            e.body_text()
-        };
-        problem(status, "bad_request", status.canonical_reason().unwrap_or("Bad request"), detail)
+            problem(StatusCode::BAD_REQUEST, "bad_request", "Bad request", "the request body could not be read")
+        }
     })?;
     let Query(q) = query.map_err(|e| problem(StatusCode::BAD_REQUEST, "bad_request", "Bad request", e.body_text()))?;
     if body.is_empty() {
         return Err(problem(StatusCode::BAD_REQUEST, "bad_request", "Bad request", "send the image (PNG or JPEG) as the request body"));
+    }
+    if let Some(p) = &q.processor {
+        // A processor's name goes into a registry URL and a cache key: plain names only.
+        let plain =
+            !p.is_empty() && p.len() <= 100 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) && !p.starts_with('.');
+        if !plain {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "Bad request",
+                "processor must be a processor's name (letters, digits, `_`, `-`, `.`; at most 100)",
+            ));
+        }
     }
     let layout = match (&q.processor, &state.registry) {
         (None, _) => None,

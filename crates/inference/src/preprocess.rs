@@ -170,13 +170,28 @@ impl Preprocessor {
     }
 }
 
-/// Decodes a PNG or JPEG into an RGB frame for [`Preprocessor::run`].
+/// The largest image side accepted.
+const MAX_SIDE: u32 = 8192;
+
+/// Decodes a PNG or JPEG into an RGB frame for [`Preprocessor::run`]. The size is checked from the header,
+/// before anything is allocated for the pixels: a small file can declare an enormous picture.
 pub fn decode_image(bytes: &[u8]) -> Result<frame::Video, PreprocessError> {
-    let img = image::load_from_memory(bytes).map_err(|e| PreprocessError::Image(e.to_string()))?.to_rgb8();
-    let (w, h) = img.dimensions();
-    if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(PreprocessError::Image(format!("{w}x{h} is not a size between 1x1 and 8192x8192")));
+    let reader =
+        image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| PreprocessError::Image(e.to_string()))?;
+    let (w, h) = reader.into_dimensions().map_err(|e| PreprocessError::Image(e.to_string()))?;
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(PreprocessError::Image(format!("{w}x{h} is not a size between 1x1 and {MAX_SIDE}x{MAX_SIDE}")));
     }
+    let mut reader =
+        image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| PreprocessError::Image(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    // An 8192x8192 RGBA picture at 16 bits per channel, the most a permitted size can take.
+    limits.max_alloc = Some(u64::from(MAX_SIDE) * u64::from(MAX_SIDE) * 8);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| PreprocessError::Image(e.to_string()))?.into_rgb8();
+    let (w, h) = img.dimensions();
     let mut f = frame::Video::new(Pixel::RGB24, w, h);
     let stride = f.stride(0);
     let row = 3 * w as usize;
@@ -265,5 +280,15 @@ mod tests {
         assert_eq!((f.width(), f.height(), f.format()), (7, 5, Pixel::RGB24));
         assert_eq!(&f.data(0)[..3], &[10, 200, 30]);
         assert!(decode_image(b"not an image").err().is_some_and(|e| e.to_string().contains("cannot be read")));
+        // A PNG header declaring 16000x10000 pixels: refused from the header, nothing allocated for them.
+        let mut huge = png.clone();
+        huge[16..20].copy_from_slice(&16000u32.to_be_bytes());
+        huge[20..24].copy_from_slice(&10000u32.to_be_bytes());
+        let crc = huge[12..29]
+            .iter()
+            .fold(!0u32, |c, &b| (0..8).fold(c ^ u32::from(b), |c, _| if c & 1 == 1 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 }));
+        huge[29..33].copy_from_slice(&(!crc).to_be_bytes());
+        let e = decode_image(&huge).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("16000x10000 is not a size"), "{e}");
     }
 }

@@ -62,13 +62,14 @@ pub async fn register(client: &Client, model: &Model) -> Result<AiModelVersion, 
     };
     let v = client.register_model_version(&input).await?;
     match v.metadata.get("onnx_sha256").and_then(|s| s.as_str()) {
-        Some(registered) if registered != model.sha256 => Err(StartError::ChangedFile {
+        Some(registered) if registered == model.sha256 => Ok(v),
+        // A version registered through the API without the file's hash: whose weights it names is unknown.
+        registered => Err(StartError::ChangedFile {
             model: c.name.clone(),
             version: c.version.clone(),
-            registered: registered.into(),
+            registered: registered.unwrap_or("none (registered without a file hash)").into(),
             ours: model.sha256.clone(),
         }),
-        _ => Ok(v),
     }
 }
 

@@ -146,6 +146,10 @@ async fn bad_requests_get_a_problem_naming_what_is_wrong() {
     let (status, detail) = problem(send("?processor=no_such_processor", image.clone()).await.unwrap()).await;
     assert_eq!((status, detail.contains("no_such_processor")), (404, true), "{detail}");
 
+    // A name that would walk the registry's URL space (`../tokens/self`) is not looked up.
+    let (status, detail) = problem(send("?processor=..%2F..%2Ftokens%2Fself", image.clone()).await.unwrap()).await;
+    assert_eq!((status, detail.contains("processor's name")), (400, true), "{detail}");
+
     let (status, detail) = problem(send("?colour=blue", image.clone()).await.unwrap()).await;
     assert_eq!((status, detail.contains("colour")), (400, true), "{detail}");
 

@@ -255,4 +255,25 @@ async fn a_changed_model_file_under_the_same_version_is_refused_at_start() {
     let e = service::register(&h.predictor.client, &model).await.unwrap_err();
     assert!(matches!(e, StartError::ChangedFile { .. }), "{e}");
     assert!(e.to_string().contains("give a changed model a new version"), "{e}");
+
+    // A version someone registered by hand, without the file's hash, is not taken over either.
+    let sidecar = std::fs::read_to_string(common::demo_model().with_extension("toml"))
+        .unwrap()
+        .replace("version = \"demo-1\"", "version = \"by-hand\"");
+    assert!(sidecar.contains("by-hand"));
+    std::fs::write(dir.path().join("changed.toml"), sidecar).unwrap();
+    std::fs::copy(common::demo_model(), dir.path().join("changed.onnx")).unwrap();
+    h.predictor
+        .client
+        .register_model_version(&AiModelVersionIn {
+            model: "colonoscopy_multilabel_classifier".into(),
+            version: "by-hand".into(),
+            label_set: Some("multilabel_classification_colonoscopy".into()),
+            metadata: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let model = service::load_model(&cfg).unwrap();
+    let e = service::register(&h.predictor.client, &model).await.unwrap_err();
+    assert!(e.to_string().contains("registered without a file hash"), "{e}");
 }
