@@ -186,10 +186,21 @@ impl Predictor {
             segments,
         };
         let recorded = self.client.record_prediction(id, self.version.id, &prediction).await?;
-        let video = self.client.video(id).await?;
-        if matches!(video.state.as_str(), "frames_extracted" | "predicted") {
-            let detail = format!("{} segments by {} {}", recorded.segments, self.version.model, self.version.version);
-            self.client.video_state(&video, "predicted", Some(detail)).await?;
+        let detail = format!("{} segments by {} {}", recorded.segments, self.version.model, self.version.version);
+        // The state change is conditional on the video as read (If-Match): someone editing the video in
+        // between is read again, not a failed job with its segments already recorded.
+        for attempt in 1.. {
+            let video = self.client.video(id).await?;
+            if !matches!(video.state.as_str(), "frames_extracted" | "predicted") {
+                break;
+            }
+            match self.client.video_state(&video, "predicted", Some(detail.clone())).await {
+                Err(e) if matches!(e.status(), Some(409 | 412)) && attempt < 3 => continue,
+                other => {
+                    other?;
+                    break;
+                }
+            }
         }
         Ok(())
     }
