@@ -169,8 +169,12 @@
               // {
                 inherit cargoArtifacts;
                 src = checkSrc;
-                # the PostgreSQL tests start their own cluster (initdb, pg_ctl)
-                nativeCheckInputs = [ pkgs.postgresql ];
+                # the PostgreSQL tests start their own cluster (initdb, pg_ctl); the inference tests run
+                # Python scripts (ONNX models made on the fly, EndoregDB's preprocessing with Pillow)
+                nativeCheckInputs = [
+                  pkgs.postgresql
+                  (pkgs.python3.withPackages (ps: [ ps.onnx ps.numpy ps.pillow ]))
+                ];
                 # the inference tests run the demo model with nixpkgs' ONNX Runtime (CPU)
                 ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
                 # Skipped in the sandbox, run by .ci/run: they read the EndoregDB base data beside the
@@ -182,6 +186,8 @@
                   "--skip other_tree_versions_are_read_and_their_problems_named"
                   "--skip round_trip_is_lossless"
                   "--skip s3_storage_keeps_the_local_guarantees"
+                  # byte-identical to the output of the onnx version .ci/setup pins; nixpkgs' may differ
+                  "--skip the_committed_demo_model_is_what_its_script_generates"
                 ];
               }
             );
