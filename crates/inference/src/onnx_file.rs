@@ -4,15 +4,14 @@
 //! the fix, and differs by operator.
 
 /// ModelProto.graph; GraphProto.node / initializer; NodeProto.attribute; AttributeProto.t / tensors;
-/// TensorProto.name / external_data / data_location.
+/// TensorProto.name / data_location (EXTERNAL is what ONNX Runtime goes by, not the presence of entries).
 const MODEL_GRAPH: u64 = 7;
 const GRAPH_NODE: u64 = 1;
 const GRAPH_INITIALIZER: u64 = 5;
 const NODE_ATTRIBUTE: u64 = 5;
 const ATTRIBUTE_TENSOR: u64 = 5;
-const ATTRIBUTE_TENSORS: u64 = 11;
+const ATTRIBUTE_TENSORS: u64 = 10;
 const TENSOR_NAME: u64 = 8;
-const TENSOR_EXTERNAL_DATA: u64 = 13;
 const TENSOR_DATA_LOCATION: u64 = 14;
 const DATA_LOCATION_EXTERNAL: u64 = 1;
 
@@ -89,7 +88,7 @@ pub fn external_tensor(bytes: &[u8]) -> Option<String> {
         let (mut name, mut external) = (String::new(), false);
         fields(tensor, |n, v| match (n, v) {
             (TENSOR_NAME, Value::Bytes(s)) => name = String::from_utf8_lossy(s).into_owned(),
-            (TENSOR_EXTERNAL_DATA, Value::Bytes(_)) | (TENSOR_DATA_LOCATION, Value::Varint(DATA_LOCATION_EXTERNAL)) => external = true,
+            (TENSOR_DATA_LOCATION, Value::Varint(DATA_LOCATION_EXTERNAL)) => external = true,
             _ => {}
         })?;
         external.then_some(name)
@@ -115,14 +114,16 @@ mod tests {
     }
 
     #[test]
-    fn finds_external_initializers_by_either_marker() {
+    fn finds_initializers_located_externally() {
         let inline = [field(TENSOR_NAME, b"w").as_slice(), &[0x08, 1]].concat();
         assert_eq!(external_tensor(&model(std::slice::from_ref(&inline))), None);
         let located = [field(TENSOR_NAME, b"conv.weight").as_slice(), &[u8::try_from(TENSOR_DATA_LOCATION << 3).unwrap(), 1]].concat();
         assert_eq!(external_tensor(&model(&[inline.clone(), located])).as_deref(), Some("conv.weight"));
-        let entry = field(1, b"location");
-        let listed = [field(TENSOR_NAME, b"fc.bias"), field(TENSOR_EXTERNAL_DATA, &entry)].concat();
-        assert_eq!(external_tensor(&model(&[inline, listed])).as_deref(), Some("fc.bias"));
+        // data_location DEFAULT (0) is inline, whatever else the tensor carries (field 13, external_data).
+        let default =
+            [field(TENSOR_NAME, b"fc.bias"), field(13, &field(1, b"location")), vec![u8::try_from(TENSOR_DATA_LOCATION << 3).unwrap(), 0]]
+                .concat();
+        assert_eq!(external_tensor(&model(&[inline, default])), None);
     }
 
     #[test]
@@ -133,6 +134,13 @@ mod tests {
         let graph = field(GRAPH_NODE, &node);
         let m = [vec![0x08, 8], field(MODEL_GRAPH, &graph)].concat();
         assert_eq!(external_tensor(&m).as_deref(), Some("crop_start"));
+        // A subgraph attribute (GRAPHS, field 11) is not read as a tensor: its value_info (field 13) is no
+        // external-data marker.
+        let subgraph = field(13, b"x");
+        let attribute = field(11, &subgraph);
+        let node = field(NODE_ATTRIBUTE, &attribute);
+        let m = [vec![0x08, 8], field(MODEL_GRAPH, &field(GRAPH_NODE, &node))].concat();
+        assert_eq!(external_tensor(&m), None);
     }
 
     #[test]

@@ -255,26 +255,45 @@ impl Model {
                 }
             }
         };
-        let (session, provider) = match gpu {
-            None => (builder.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?, Provider::Cpu),
-            Some((provider, mut gpu)) => match gpu.commit_from_memory(&bytes) {
-                Ok(session) => (session, provider),
-                // A provider that registered can still fail to start the model (GPU memory taken, a cuDNN
-                // that does not fit): the CPU tells whether the model itself is at fault.
-                Err(e) => {
-                    let why = format!("{} could not start the model: {}", provider.as_str(), err(e));
-                    let session = builder.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?;
+        // A session, checked against the contract with a trial batch (where a GPU first allocates).
+        let start = |mut options: SessionBuilder, provider: Provider| -> Result<Model, ModelError> {
+            let session = options.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?;
+            let contract = contract.clone();
+            let mut model = Model {
+                session,
+                contract,
+                path: onnx.to_owned(),
+                sha256: sha256.clone(),
+                provider,
+                batch_size: rt.batch_size,
+                fixed_batch: false,
+            };
+            model.check_signature()?;
+            model.check_outputs()?;
+            Ok(model)
+        };
+        let model = match gpu {
+            None => start(builder, Provider::Cpu)?,
+            Some((provider, gpu)) => match start(gpu, provider) {
+                Ok(model) => model,
+                // A provider that registered can still fail to start or run the model (GPU memory taken,
+                // a cuDNN that does not fit): the CPU tells whether the model itself is at fault.
+                Err(e @ (ModelError::Corrupt { .. } | ModelError::Run(_))) => {
+                    let why = format!("{} could not run the model: {e}", provider.as_str());
+                    let model = start(builder, Provider::Cpu).map_err(|cpu| match cpu {
+                        ModelError::Corrupt { path, detail } => ModelError::Corrupt { path, detail: format!("{detail} (and {why})") },
+                        other => other,
+                    })?;
                     if rt.require_gpu {
                         return Err(ModelError::NoGpu(why));
                     }
                     log::warn!("{why}; running on the CPU with {threads} threads");
-                    (session, Provider::Cpu)
+                    model
                 }
+                Err(e) => return Err(e),
             },
         };
-        let mut model = Model { session, contract, path: onnx.to_owned(), sha256, provider, batch_size: rt.batch_size, fixed_batch: false };
-        model.check_signature()?;
-        model.check_outputs()?;
+        let provider = model.provider;
         log::info!(
             "model {} {} loaded from {} on {} (batch {})",
             model.contract.name,
@@ -457,7 +476,8 @@ mod tests {
     #[test]
     fn without_an_nvidia_driver_cuda_is_not_tried() {
         if std::path::Path::new("/dev/nvidiactl").exists() {
-            assert!(nvidia_driver(i32::MAX).is_err_and(|e| e.contains("sees")));
+            // A device node without a usable driver library (a container) is "no usable driver".
+            assert!(nvidia_driver(i32::MAX).is_err_and(|e| e.contains("sees") || e.contains("no usable NVIDIA driver")));
             return;
         }
         let e = nvidia_driver(0).unwrap_err();

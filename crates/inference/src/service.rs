@@ -33,6 +33,10 @@ pub enum StartError {
         "the registry has {model} version {version} from another ONNX file (sha256 {registered}, this file {ours}); give a changed model a new version"
     )]
     ChangedFile { model: String, version: String, registered: String, ours: String },
+    #[error(
+        "the registry has {model} version {version} without the hash of its ONNX file (registered by hand), so which weights it names is unknown; serve this model under a new version"
+    )]
+    UnknownFile { model: String, version: String },
 }
 
 /// Reads the contract and loads the model the configuration names (blocking: a session takes a while).
@@ -63,13 +67,14 @@ pub async fn register(client: &Client, model: &Model) -> Result<AiModelVersion, 
     let v = client.register_model_version(&input).await?;
     match v.metadata.get("onnx_sha256").and_then(|s| s.as_str()) {
         Some(registered) if registered == model.sha256 => Ok(v),
-        // A version registered through the API without the file's hash: whose weights it names is unknown.
-        registered => Err(StartError::ChangedFile {
+        Some(registered) => Err(StartError::ChangedFile {
             model: c.name.clone(),
             version: c.version.clone(),
-            registered: registered.unwrap_or("none (registered without a file hash)").into(),
+            registered: registered.into(),
             ours: model.sha256.clone(),
         }),
+        // A version registered through the API without the file's hash.
+        None => Err(StartError::UnknownFile { model: c.name.clone(), version: c.version.clone() }),
     }
 }
 

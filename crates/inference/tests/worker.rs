@@ -275,5 +275,5 @@ async fn a_changed_model_file_under_the_same_version_is_refused_at_start() {
         .unwrap();
     let model = service::load_model(&cfg).unwrap();
     let e = service::register(&h.predictor.client, &model).await.unwrap_err();
-    assert!(e.to_string().contains("registered without a file hash"), "{e}");
+    assert!(matches!(e, StartError::UnknownFile { .. }) && e.to_string().contains("without the hash of its ONNX file"), "{e}");
 }
