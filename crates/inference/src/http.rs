@@ -27,18 +27,21 @@ use crate::service::{ImageError, Service};
 /// within this time).
 const TOKEN_TTL: Duration = Duration::from_secs(10);
 
+/// How long an image upload may take: a client trickling bytes does not hold a connection forever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub struct HttpState {
     pub service: Arc<Service>,
     /// The registry, to verify callers' tokens and read processor layouts; none for a local run.
     pub registry: Option<Client>,
     tokens: Mutex<HashMap<String, (Role, Instant)>>,
     /// Single-image predictions in flight (`http.max_concurrent_images`): each holds a decoded image.
-    images: tokio::sync::Semaphore,
+    images: Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpState {
     pub fn new(service: Arc<Service>, registry: Option<Client>) -> Self {
-        let images = tokio::sync::Semaphore::new(service.cfg.http.max_concurrent_images);
+        let images = Arc::new(tokio::sync::Semaphore::new(service.cfg.http.max_concurrent_images));
         HttpState { service, registry, tokens: Mutex::new(HashMap::new()), images }
     }
 }
@@ -159,16 +162,11 @@ async fn predict(
     body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Permission::ReadMedia).await?;
-    let Ok(_permit) = state.images.try_acquire() else {
-        return Err(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "Service unavailable",
-            format!("{} images are being predicted (http.max_concurrent_images); try again", state.service.cfg.http.max_concurrent_images),
-        ));
-    };
     let limit = state.service.cfg.http.max_image_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await.map_err(|_| {
+        problem(StatusCode::REQUEST_TIMEOUT, "timeout", "Request timeout", format!("the image did not arrive within {BODY_TIMEOUT:?}"))
+    })?;
+    let body = read.map_err(|e| {
         if e.into_inner().is::<http_body_util::LengthLimitError>() {
             let detail = format!("the image is larger than {limit} bytes (http.max_image_bytes)");
             problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", detail)
@@ -210,10 +208,23 @@ async fn predict(
             ));
         }
     };
+    // Taken for the decoding and the model only (a slow upload holds none), and moved into the blocking
+    // task: a client that goes away does not free it while its image is still being worked on.
+    let Ok(permit) = state.images.clone().try_acquire_owned() else {
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Service unavailable",
+            format!("{} images are being predicted (http.max_concurrent_images); try again", state.service.cfg.http.max_concurrent_images),
+        ));
+    };
     let service = state.service.clone();
-    let answer = tokio::task::spawn_blocking(move || service.predict_image(&body, layout.as_ref()))
-        .await
-        .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", e.to_string()))?;
+    let answer = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        service.predict_image(&body, layout.as_ref())
+    })
+    .await
+    .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", e.to_string()))?;
     match answer {
         Ok(p) => Ok(axum::Json(p).into_response()),
         Err(e @ (ImageError::Preprocess(_) | ImageError::Region(_))) => {
