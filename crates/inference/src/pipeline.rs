@@ -36,7 +36,7 @@ pub enum PipelineError {
     Preprocess(#[from] PreprocessError),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("stopped before the end of the video (the worker is stopping, or lost the job; it will be retried)")]
+    #[error("stopped before the end of the video (the worker is stopping, or lost the job)")]
     Cancelled,
     #[error("the pipeline failed: {0}")]
     Internal(String),
@@ -153,12 +153,13 @@ fn run_stages(
             }
         }
         // The first cause wins: a decoding error closes the channels and makes the later stages see less.
-        let decoded = decoded?;
+        let (decoded, reached_end) = decoded?;
         if let Some(e) = preprocess_error {
             return Err(e);
         }
         let (values, predicted, model_seconds) = result?;
-        if cancel.load(Ordering::Relaxed) {
+        // A stop that came after the last frame was decoded loses nothing: the result is whole.
+        if cancel.load(Ordering::Relaxed) && !reached_end {
             return Err(PipelineError::Cancelled);
         }
         if decoded == 0 {
@@ -190,21 +191,21 @@ fn decode(
     counters: &Counters,
     cancel: &AtomicBool,
     stop: &AtomicBool,
-) -> Result<u64, PipelineError> {
+) -> Result<(u64, bool), PipelineError> {
     let mut src = FrameSource::open(path, threads)?;
     let mut index = 0u64;
     loop {
         if cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
-            return Ok(index);
+            return Ok((index, false));
         }
         let mut f = frame::Video::empty();
         if !src.next(&mut f)? {
-            return Ok(index);
+            return Ok((index, true));
         }
         Counters::add(&counters.decoded, 1);
         if index.is_multiple_of(step) && out.send((index / step, f)).is_err() {
             // The model stage stopped; its error is the one to report.
-            return Ok(index + 1);
+            return Ok((index + 1, false));
         }
         index += 1;
     }

@@ -62,6 +62,15 @@ pub struct JobLoop {
     pub poll_secs: u64,
 }
 
+/// Sleeps `d`, or less once `stop` is set: an idle worker answers SIGTERM at once, whatever its poll
+/// interval.
+async fn pause(d: Duration, stop: &AtomicBool) {
+    let until = tokio::time::Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(STOP_POLL.min(until - tokio::time::Instant::now())).await;
+    }
+}
+
 impl JobLoop {
     /// Claims and handles jobs until `stop` is set.
     pub async fn run<H: JobHandler>(&self, handler: &H, stop: Arc<AtomicBool>) {
@@ -73,14 +82,14 @@ impl JobLoop {
                     warned = false;
                     self.handle_until(handler, job, &stop).await;
                 }
-                Ok(None) => tokio::time::sleep(Duration::from_secs(self.poll_secs)).await,
+                Ok(None) => pause(Duration::from_secs(self.poll_secs), &stop).await,
                 Err(e) => {
                     // Said once until it recovers, not every poll.
                     if !warned {
                         log::warn!("cannot claim jobs: {e}");
                         warned = true;
                     }
-                    tokio::time::sleep(Duration::from_secs(self.poll_secs.max(5))).await;
+                    pause(Duration::from_secs(self.poll_secs.max(5)), &stop).await;
                 }
             }
         }
@@ -210,5 +219,17 @@ mod tests {
         stopper.await.unwrap();
         assert_eq!(*handler.0.lock().unwrap(), Some("stopped"));
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn an_idle_pause_ends_when_the_worker_stops() {
+        let stop = AtomicBool::new(true);
+        let started = Instant::now();
+        pause(Duration::from_secs(3600), &stop).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        stop.store(false, Ordering::Relaxed);
+        let started = Instant::now();
+        pause(Duration::from_millis(300), &stop).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 }
