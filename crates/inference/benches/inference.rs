@@ -37,7 +37,7 @@ use endoreg_inference::postprocess;
 use endoreg_inference::preprocess::Region;
 use endoreg_inference::service::load_model;
 use endoreg_inference::telemetry::Counters;
-use endoreg_media::video::demo::{self, DemoSpec, FakePatient};
+use endoreg_media::video::demo::{self, DemoSpec};
 use endoreg_media::video::encode::H264Settings;
 use endoreg_media::video::mask::{Layout, Mask};
 
@@ -223,14 +223,8 @@ fn demo_video(path: &Path, frames: u64) {
         return;
     }
     let spec = DemoSpec {
-        width: 1920,
-        height: 1080,
-        fps: 25,
-        frames,
-        layout: layout(),
-        patient: FakePatient::default(),
-        noise: 0,
         encoding: H264Settings { crf: 20, preset: "veryfast".into(), threads: 0, ..H264Settings::default() },
+        ..DemoSpec::olympus(1920, 1080, frames)
     };
     demo::generate(path, &spec).unwrap();
 }

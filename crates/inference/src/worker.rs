@@ -195,11 +195,9 @@ impl Predictor {
                 break;
             }
             match self.client.video_state(&video, "predicted", Some(detail.clone())).await {
-                Err(e) if matches!(e.status(), Some(409 | 412)) && attempt < 3 => continue,
-                other => {
-                    other?;
-                    break;
-                }
+                Ok(_) => break,
+                Err(e) if matches!(e.status(), Some(409 | 412)) && attempt < 3 => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
