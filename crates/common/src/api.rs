@@ -704,7 +704,8 @@ pub struct JobHeartbeat {
 #[serde(deny_unknown_fields)]
 pub struct JobCompletion {
     pub worker: String,
-    /// `succeeded` or `failed`.
+    /// `succeeded`, `failed`, or `released`: given back unfinished because the worker is stopping; the
+    /// job is queued again at once and the attempt does not count.
     pub outcome: String,
     /// Why it failed, in words a data manager can act on.
     pub error: Option<String>,

@@ -292,7 +292,7 @@ fn main() {
             &p,
             &mask,
             &H264Settings { crf: CRF, preset: PRESET.into(), ..H264Settings::default() },
-            &mut |_| {},
+            &mut |_| Ok(()),
         )
         .unwrap();
         ours.push(t.elapsed().as_secs_f64());

@@ -134,12 +134,24 @@ impl JobLoop {
         };
         let result = handler.handle(&job, &lease).await;
         heartbeat.abort();
+        if lease.is_lost() {
+            // Another worker holds the job now; an outcome from here would only be refused.
+            log::warn!("job {}: the lease was lost to another worker; this attempt's outcome is dropped", job.id);
+            return;
+        }
+        let worker = self.worker.clone();
         let done = match &result {
-            Ok(()) => JobCompletion { worker: self.worker.clone(), outcome: "succeeded".into(), error: None, retry: false },
-            Err(e) => JobCompletion { worker: self.worker.clone(), outcome: "failed".into(), error: Some(e.to_string()), retry: e.retry() },
+            Ok(()) => JobCompletion { worker, outcome: "succeeded".into(), error: None, retry: false },
+            // Stopped half-way because the worker is shutting down: give it back without using an
+            // attempt (whatever the handler's error, it is the stop's consequence, or it recurs next time).
+            Err(_) if stop.load(Ordering::Relaxed) => JobCompletion { worker, outcome: "released".into(), error: None, retry: true },
+            Err(e) => JobCompletion { worker, outcome: "failed".into(), error: Some(e.to_string()), retry: e.retry() },
         };
         match (&result, self.client.complete(job.id, &done).await) {
             (Ok(()), Ok(_)) => log::info!("job {} done", job.id),
+            (Err(e), Ok(_)) if done.outcome == "released" => {
+                log::info!("job {} given back unfinished, the worker is stopping: {e}", job.id)
+            }
             (Err(e), Ok(j)) => log::warn!("job {} failed ({}): {e}", job.id, if j.state == "queued" { "will be retried" } else { "final" }),
             (_, Err(e)) => log::warn!("job {}: cannot report the outcome: {e}", job.id),
         }

@@ -161,7 +161,7 @@ async fn run(cli: Cli) -> Result<()> {
             let done = tokio::task::spawn_blocking(move || -> Result<u64> {
                 let p = probe::probe(&input)?;
                 let m = mask::Mask::for_video(&layout, p.width, p.height)?;
-                let done = anonymise::anonymise(&input, &output, &p, &m, &settings, &mut |_| {})?;
+                let done = anonymise::anonymise(&input, &output, &p, &m, &settings, &mut |_| Ok(()))?;
                 anonymise::verify(&output, done.frames)?;
                 Ok(done.frames)
             })

@@ -106,7 +106,7 @@ impl Worker {
         Ok(self.client.layout(&name).await?)
     }
 
-    async fn process_video(&self, job: &Job, lost: &Lease) -> Result<(), JobError> {
+    async fn process_video(&self, job: &Job, lease: &Arc<Lease>) -> Result<(), JobError> {
         let id = job.video_id.ok_or_else(|| JobError::Report("the job names no video".into()))?;
         let mut video = self.client.video(id).await?;
         let work = self.work_dir()?;
@@ -131,7 +131,7 @@ impl Worker {
             video = self.client.patch_video(&video, &VideoPatch { metadata: Some(metadata), ..Default::default() }).await?;
             video = self.client.video_state(&video, "probed", None).await?;
         }
-        check_lease(lost)?;
+        check_lease(lease)?;
 
         // anonymised: blank everything but the endoscope image, re-encode, verify.
         let anonymised = work.path().join("anonymised.mp4");
@@ -139,8 +139,9 @@ impl Worker {
             let layout = self.layout(&video).await?;
             let mask = Mask::for_video(&layout, probed.width, probed.height)?;
             let (input, output, settings, p) = (raw.clone(), anonymised.clone(), self.cfg.anonymise.clone(), probed.clone());
+            let lease = lease.clone();
             let done = blocking(move || {
-                let done = anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| {})?;
+                let done = anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| still_wanted(&lease))?;
                 anonymise::verify(&output, done.frames)?;
                 Ok(done)
             })
@@ -165,14 +166,14 @@ impl Worker {
             self.store.download(&key, &anonymised, None).await?;
         }
         drop_file(&raw);
-        check_lease(lost)?;
+        check_lease(lease)?;
 
         // frames_extracted: JPEGs of the anonymised video, never of the raw one.
         if video.state == "anonymised" {
             let prefix = keys::frames(&video.sha256, "anonymised");
             // An earlier attempt may have stopped half-way.
             self.store.delete_prefix(&prefix).await?;
-            let result = self.extract_frames(&anonymised, &prefix).await;
+            let result = self.extract_frames(&anonymised, &prefix, lease).await;
             let (count, _) = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -195,11 +196,12 @@ impl Worker {
     }
 
     /// Extracts frames on blocking threads and uploads them as they come, through a bounded channel.
-    async fn extract_frames(&self, video: &Path, prefix: &str) -> Result<(u64, u64), JobError> {
+    async fn extract_frames(&self, video: &Path, prefix: &str, lease: &Arc<Lease>) -> Result<(u64, u64), JobError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(16);
-        let (input, settings) = (video.to_owned(), self.cfg.frames.clone());
+        let (input, settings, lease) = (video.to_owned(), self.cfg.frames.clone(), lease.clone());
         let extraction = tokio::task::spawn_blocking(move || {
             frames::extract(&input, &settings, &mut |i, bytes| {
+                still_wanted(&lease)?;
                 tx.blocking_send((i, bytes)).map_err(|_| MediaError::internal("frame upload", "the uploader stopped"))
             })
         });
@@ -219,8 +221,23 @@ impl Worker {
     }
 }
 
+/// Between steps: stop once the lease is lost or the worker is shutting down.
 pub(crate) fn check_lease(lease: &Lease) -> Result<(), JobError> {
-    if lease.is_lost() { Err(JobError::LeaseLost) } else { Ok(()) }
+    if lease.is_lost() {
+        return Err(JobError::LeaseLost);
+    }
+    Ok(still_wanted(lease)?)
+}
+
+/// For FFmpeg loops on blocking threads, asked after every frame: an error once the job should stop (its
+/// lease was lost, or the worker is shutting down), so SIGTERM does not wait for a long video to finish.
+fn still_wanted(lease: &Lease) -> Result<(), MediaError> {
+    if lease.flag().load(std::sync::atomic::Ordering::Relaxed) {
+        let why = if lease.is_lost() { "the job's lease was lost to another worker" } else { "the worker is shutting down" };
+        Err(MediaError::Cancelled(why.into()))
+    } else {
+        Ok(())
+    }
 }
 
 async fn copy_into(path: &Path, ingest: &mut endoreg_common::storage::Ingest) -> Result<(), JobError> {

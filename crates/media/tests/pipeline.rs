@@ -199,6 +199,59 @@ async fn a_job_run_twice_leaves_one_result() {
     assert_eq!(second.frame_sets, first.frame_sets);
 }
 
+/// SIGTERM mid-video: the FFmpeg loop stops at the next frame, the job is given back without using an
+/// attempt, nothing half-made is stored, and the next run processes the video from where it stood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_gives_its_job_back_unfinished() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // Long enough that anonymising it takes seconds, so the stop lands in the middle.
+    let video = upload(&h, &demo_video(&src, "long.mp4", 1500), "olympus_cv_1500").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let work = h.worker.cfg.work_dir();
+    let stopper = {
+        let (stop, work) = (stop.clone(), work.clone());
+        async move {
+            // The encoder's output appears once anonymisation has begun.
+            let started = Instant::now();
+            while !files_under(&work).iter().any(|f| f.ends_with("anonymised.mp4")) {
+                assert!(started.elapsed() < Duration::from_secs(60), "anonymisation never started");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            stop.store(true, Ordering::Relaxed);
+            Instant::now()
+        }
+    };
+    let (_, stopped_at) = tokio::join!(h.worker.run(stop.clone()), stopper);
+    let answered = stopped_at.elapsed();
+    assert!(answered < Duration::from_secs(5), "the worker took {answered:?} to stop");
+
+    let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(&h, &format!("/api/v1/jobs?video_id={}", video.id)).await).unwrap();
+    let job = &jobs["items"][0];
+    assert_eq!(job["state"], "queued", "{job}");
+    assert_eq!(job["attempts"], 0, "a release must not use an attempt: {job}");
+    assert_eq!(job["lease_owner"], serde_json::Value::Null);
+    let now = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!(now.state, "probed", "{now:?}");
+    assert_eq!(now.anonymised_key, None);
+    let stored = files_under(&h.dir.path().join("data/storage"));
+    assert!(!stored.iter().any(|f| f.starts_with("anonymised/") || f.starts_with("frames/")), "{stored:#?}");
+    assert!(files_under(&work).is_empty(), "{:?}", files_under(&work));
+
+    // The next worker run finishes it, with its first counted attempt.
+    drain(&h).await;
+    let done = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!(done.state, "frames_extracted", "{done:?}");
+    assert_eq!(done.metadata.frame_count, Some(1500));
+    let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(&h, &format!("/api/v1/jobs?video_id={}", video.id)).await).unwrap();
+    assert_eq!(jobs["items"][0]["attempts"], 1, "{jobs}");
+}
+
 async fn reqwest_get(h: &Harness, path: &str) -> String {
     let token = worker_token(h);
     reqwest::Client::new()

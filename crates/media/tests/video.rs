@@ -115,7 +115,10 @@ fn a_demo_video_is_probed_anonymised_and_split_into_frames() {
         &p,
         &mask,
         &H264Settings { crf: 20, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
-        &mut |n| seen = n,
+        &mut |n| {
+            seen = n;
+            Ok(())
+        },
     )
     .unwrap();
     assert_eq!(done.frames, 60);
@@ -152,7 +155,7 @@ fn a_scaled_recording_is_anonymised_with_scaled_regions() {
     let p = probe::probe(&raw).unwrap();
     let mask = Mask::for_video(&layout(), 480, 270).unwrap();
     let out = dir.path().join("anon.mp4");
-    anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings::default(), &mut |_| {}).unwrap();
+    anonymise::anonymise(&raw, &out, &p, &mask, &H264Settings::default(), &mut |_| Ok(())).unwrap();
     let (_, _, after) = luma_of_frame(&out, 5, dir.path());
     for rect in &mask.blank {
         assert_eq!(bright_pixels(&after, 480, *rect), 0);
@@ -171,7 +174,7 @@ fn expect_err(path: &Path) -> MediaError {
                 &p,
                 &mask,
                 &H264Settings { crf: 30, preset: "ultrafast".into(), threads: 0, ..H264Settings::default() },
-                &mut |_| {},
+                &mut |_| Ok(()),
             );
             r.expect_err("bad input must fail")
         }

@@ -64,16 +64,17 @@ pub fn apply_mask(src: &frame::Video, dst: &mut frame::Video, mask: &Mask) {
     }
 }
 
-/// Anonymises `input` into `output` (MP4, H.264). `probe` is the input's probe; `progress` is called with
-/// the number of frames done now and then. An input that yields fewer frames than its container announces
-/// is refused as truncated. Check the result with [`verify`] before using it.
+/// Anonymises `input` into `output` (MP4, H.264). `probe` is the input's probe; `progress` is called after
+/// every frame with the number done, and an error from it stops the work and is returned (how a stopping
+/// worker interrupts a long video). An input that yields fewer frames than its container announces is
+/// refused as truncated. Check the result with [`verify`] before using it.
 pub fn anonymise(
     input: &Path,
     output: &Path,
     probe: &Probe,
     mask: &Mask,
     settings: &H264Settings,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64) -> Result<(), MediaError>,
 ) -> Result<Anonymised, MediaError> {
     if probe.rotation != 0 {
         return Err(MediaError::Unsupported(format!(
@@ -131,9 +132,7 @@ pub fn anonymise(
         last_pts = Some(pts);
         out.set_pts(Some(pts));
         writer.write(&out)?;
-        if src.frames % 250 == 0 {
-            progress(src.frames);
-        }
+        progress(src.frames)?;
     }
     let frames = src.frames;
     if frames == 0 {
@@ -146,7 +145,6 @@ pub fn anonymise(
         )));
     }
     let written = writer.finish()?;
-    progress(frames);
     Ok(Anonymised { frames: written })
 }
 

@@ -24,6 +24,9 @@ pub enum MediaError {
     Regions(String),
     #[error("the anonymised output failed verification: {0}")]
     Verification(String),
+    /// Stopped on request before the end (the worker is shutting down, or lost the job's lease).
+    #[error("stopped before the end: {0}")]
+    Cancelled(String),
     /// A fault of this machine (disk full, an encoder missing): another attempt may succeed.
     #[error("{context}: {detail}")]
     Internal { context: String, detail: String },
@@ -32,7 +35,7 @@ pub enum MediaError {
 impl MediaError {
     /// Whether the video itself is the problem (another attempt cannot help).
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, MediaError::Internal { .. })
+        !matches!(self, MediaError::Internal { .. } | MediaError::Cancelled(_))
     }
 
     pub fn internal(context: impl Into<String>, detail: impl std::fmt::Display) -> Self {

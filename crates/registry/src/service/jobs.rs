@@ -316,18 +316,28 @@ pub fn backoff(cfg: &JobsConfig, attempts: i64) -> Duration {
     Duration::seconds(secs)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Released,
+}
+
+/// Ends the lease of job `id`: succeeded, failed (retried with back-off while attempts and `retry`
+/// allow), or released — given back unfinished by a worker that is stopping, without using an attempt.
 pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) -> Result<Job> {
     let mut checks = Checks::default();
     check_worker(&mut checks, &done.worker);
-    let succeeded = match done.outcome.as_str() {
-        "succeeded" => true,
-        "failed" => false,
+    let outcome = match done.outcome.as_str() {
+        "succeeded" => Outcome::Succeeded,
+        "failed" => Outcome::Failed,
+        "released" => Outcome::Released,
         _ => {
-            checks.add("/outcome", "must be `succeeded` or `failed`");
-            false
+            checks.add("/outcome", "must be `succeeded`, `failed` or `released`");
+            Outcome::Failed
         }
     };
-    if !succeeded && done.error.as_deref().is_none_or(|e| e.trim().is_empty()) {
+    if outcome == Outcome::Failed && done.error.as_deref().is_none_or(|e| e.trim().is_empty()) {
         checks.add("/error", "a failure needs a reason a data manager can act on");
     }
     checks.finish()?;
@@ -340,7 +350,16 @@ pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) 
     if job.state != "running" || job.lease_owner.as_deref() != Some(done.worker.trim()) {
         return Err(lease_lost(id, &job.state, job.lease_owner.as_deref(), done.worker.trim()));
     }
-    if succeeded {
+    if outcome == Outcome::Released {
+        // Given back unfinished (the worker is shutting down): the attempt does not count, and the job
+        // is there for the next worker at once. Processing is idempotent, so it starts over safely.
+        tx.execute(
+            "UPDATE job SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_after = $1, \
+             updated_at = $1, lease_owner = NULL, lease_expires_at = NULL WHERE id = $2",
+            params![now, id],
+        )
+        .await?;
+    } else if outcome == Outcome::Succeeded {
         tx.execute(
             "UPDATE job SET state = 'succeeded', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL WHERE id = $2",
             params![now, id],

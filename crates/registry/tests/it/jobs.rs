@@ -52,6 +52,23 @@ async fn a_job_moves_through_its_life(app: TestApp) {
     // The worker may read the medium's identity (names to remove), and record what it found.
     let who = app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{job_id}/identity"), None, None).await;
     assert_eq!(who.body["patient_last_name"], "Name1");
+    // A worker that stops mid-job gives it back: queued again at once, the attempt not counted, and
+    // only the lease holder may do that.
+    let release = json!({"worker": "w1", "outcome": "released", "error": "the worker is shutting down"});
+    let r = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/complete"), json!({"worker": "w2", "outcome": "released"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let r = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/complete"), release.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"], "queued");
+    assert_eq!(r.body["attempts"], 0);
+    assert_eq!(r.body["lease_owner"], Value::Null);
+    assert_eq!(post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/complete"), release).await.status, StatusCode::CONFLICT);
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("w1", 60)).await;
+    assert_eq!(r.status, StatusCode::OK, "released work is claimable at once: {}", r.body);
+    assert_eq!(r.body["attempts"], 1);
+    let r = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/complete"), json!({"worker": "w1", "outcome": "abandoned"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.to_string().contains("`released`"), "{}", r.body);
     // A transient failure is retried later, not now.
     let r = post(
         &app,

@@ -59,7 +59,8 @@ pub async fn heartbeat_job(S(state): State, Path(id): Path<i64>, Json(hb): Json<
     Ok(JsonOk(jobs::heartbeat(&state.db, id, &hb, &state.jobs).await?))
 }
 
-/// Completes a job: succeeded, or failed (retried with back-off if `retry` and attempts remain).
+/// Completes a job: succeeded, failed (retried with back-off if `retry` and attempts remain), or released
+/// (given back unfinished by a stopping worker: queued again at once, the attempt not counted).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/complete", tag = "jobs", params(("id" = i64, Path)), request_body = JobCompletion,
     responses((status = 200, body = Job), WriteErrors))]
 pub async fn complete_job(S(state): State, Path(id): Path<i64>, Json(done): Json<JobCompletion>) -> ApiResult<JsonOk<Job>> {
