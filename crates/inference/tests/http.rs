@@ -20,6 +20,7 @@ use endoreg_registry::db::{ConnectOptions, Db};
 struct Servers {
     inference: String,
     token: String,
+    service: Arc<Service>,
     _dir: tempfile::TempDir,
 }
 
@@ -33,6 +34,10 @@ async fn serve(app: axum::Router) -> String {
 }
 
 async fn servers() -> Servers {
+    servers_with(|_| {}).await
+}
+
+async fn servers_with(tweak: impl FnOnce(&mut endoreg_inference::config::InferenceConfig)) -> Servers {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let db = Db::connect(&format!("sqlite://{}", data.join("registry.db").display()), &ConnectOptions::default()).await.unwrap();
@@ -47,11 +52,12 @@ async fn servers() -> Servers {
     let mut cfg = common::config(&data);
     cfg.registry_url = registry.clone();
     cfg.http.max_image_bytes = 2 * 1024 * 1024;
+    tweak(&mut cfg);
     let model = load_model(&cfg).unwrap();
     let service = Arc::new(Service::new(model, cfg, Gpus::none()));
     let client = Client::new(&registry, Secret::new(service_token.token)).unwrap();
-    let inference = serve(router(Arc::new(HttpState::new(service, Some(client))))).await;
-    Servers { inference, token: annotator.token, _dir: dir }
+    let inference = serve(router(Arc::new(HttpState::new(service.clone(), Some(client))))).await;
+    Servers { inference, token: annotator.token, service, _dir: dir }
 }
 
 /// A `w`×`h` PNG: `outer` everywhere, `inner` in the Olympus CV-1500 endoscope region (scaled to w×h).
@@ -159,4 +165,39 @@ async fn bad_requests_get_a_problem_naming_what_is_wrong() {
 
     let (status, detail) = problem(send("", vec![0u8; 3 * 1024 * 1024]).await.unwrap()).await;
     assert_eq!((status, detail.contains("max_image_bytes")), (413, true), "{detail}");
+}
+
+/// Beyond `http.max_concurrent_images` predictions in flight a request is turned away with 503 at once
+/// instead of queueing decoded images without bound; the one in flight is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predictions_beyond_the_limit_are_turned_away() {
+    let s = servers_with(|cfg| cfg.http.max_concurrent_images = 1).await;
+    let http = reqwest::Client::new();
+    let send = || {
+        http.post(format!("{}/api/v1/predict", s.inference))
+            .bearer_auth(&s.token)
+            .body(png(320, 180, [230, 228, 225], [40, 150, 130]))
+            .send()
+    };
+    // The model held here: whichever request takes the only permit waits at the model with it.
+    let model = s.service.model.lock().unwrap();
+    let (mut first, mut second) = (tokio::spawn(send()), tokio::spawn(send()));
+    let (res, waiting) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::select! {
+            r = &mut first => (r, second),
+            r = &mut second => (r, first),
+        }
+    })
+    .await
+    .expect("neither request was turned away while the other held the only permit");
+    let res = res.unwrap().unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("max_concurrent_images"), "{body}");
+    assert!(!waiting.is_finished(), "the request in flight waits for the model");
+    drop(model);
+    let res = waiting.await.unwrap().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // The permit came back: the next one is served.
+    assert_eq!(send().await.unwrap().status().as_u16(), 200);
 }

@@ -8,11 +8,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use endoreg_common::access::Role;
-use endoreg_common::api::{AiModelVersionIn, JobClaim, LabelSegment, MediaIdentity, TokenCreate, UploadMetadata, Video};
+use endoreg_common::api::{AiModelVersionIn, JobClaim, LabelSegment, MediaIdentity, TokenCreate, UploadMetadata, Video, VideoPatch};
 use endoreg_common::secret::Secret;
 use endoreg_common::storage::{Identities, Store};
 use endoreg_inference::probabilities::Probabilities;
@@ -30,6 +30,8 @@ use endoreg_registry::db::{ConnectOptions, Db};
 struct Harness {
     media: Worker,
     predictor: Predictor,
+    /// How many of the next state changes a data manager's edit of the same video precedes.
+    edits_before_state_change: Arc<AtomicUsize>,
     dir: tempfile::TempDir,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -45,9 +47,28 @@ async fn harness() -> Harness {
             .await
             .unwrap();
     let cfg = RegistryConfig { data_dir: data.clone(), ..RegistryConfig::default() };
-    let app = endoreg_registry::http::router(db, &cfg).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let edits_before_state_change = Arc::new(AtomicUsize::new(0));
+    let app = endoreg_registry::http::router(db, &cfg).unwrap().layer(axum::middleware::from_fn({
+        let edits = edits_before_state_change.clone();
+        let editor = Client::new(&url, Secret::new(token.token.clone())).unwrap();
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let (edits, editor) = (edits.clone(), editor.clone());
+            async move {
+                let path = req.uri().path().to_owned();
+                let video = path.strip_prefix("/api/v1/videos/").and_then(|p| p.strip_suffix("/state")).and_then(|id| id.parse().ok());
+                if let Some(id) = video.filter(|_| req.method() == axum::http::Method::POST) {
+                    if edits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                        // Someone corrects the video's metadata just before the worker's state change lands.
+                        let v = editor.video(id).await.unwrap();
+                        editor.patch_video(&v, &VideoPatch { metadata: Some(v.metadata.clone()), ..Default::default() }).await.unwrap();
+                    }
+                }
+                next.run(req).await
+            }
+        }
+    }));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -79,7 +100,7 @@ async fn harness() -> Harness {
     let version = service::register(&client, &model).await.unwrap();
     let predictor =
         Predictor { service: Arc::new(Service::new(model, icfg, Gpus::none())), version, client, store, name: "inference-test".into() };
-    Harness { media, predictor, dir, _server: server }
+    Harness { media, predictor, edits_before_state_change, dir, _server: server }
 }
 
 /// Uploads a demo video and lets the media worker anonymise it and extract its frames.
@@ -166,6 +187,36 @@ async fn a_processed_video_is_predicted_into_segments_and_a_rerun_replaces_them(
         endoreg_inference::telemetry::render(&h.predictor.service.counters, &h.predictor.service.info, &h.predictor.service.gpus.sample());
     assert!(metrics.contains("endoreg_inference_frames_total 200"), "{metrics}");
     assert!(metrics.contains("endoreg_inference_videos_total{outcome=\"succeeded\"} 2"), "{metrics}");
+}
+
+/// The move to `predicted` is conditional on the video as read (If-Match). A video edited in between is
+/// read again and the change retried, so the job does not fail with its segments already recorded; an
+/// edit that keeps coming in the way is given up on after three tries, and the job says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_racing_the_state_change_is_read_again() {
+    let h = harness().await;
+    let client = &h.predictor.client;
+    let video = processed_video(&h, 30).await;
+    let before = client.video(video.id).await.unwrap();
+    h.edits_before_state_change.store(2, Ordering::SeqCst);
+    assert_eq!(predict_queued(&h).await, 1);
+    assert_eq!(h.edits_before_state_change.load(Ordering::SeqCst), 0, "both edits happened");
+    let after = client.video(video.id).await.unwrap();
+    assert_eq!(after.state, "predicted", "{after:?}");
+    // Both edits and the state change are there: nothing was overwritten.
+    assert_eq!(after.version, before.version + 3, "{before:?} -> {after:?}");
+
+    // An edit before every try: the third 412 ends the attempt with the registry's reason.
+    h.edits_before_state_change.store(3, Ordering::SeqCst);
+    client.request_prediction(video.id, None).await.unwrap();
+    let claim = JobClaim { worker: h.predictor.name.clone(), kinds: vec!["predict_video".into()], lease_secs: 60 };
+    let job = client.claim(&claim).await.unwrap().unwrap();
+    h.predictor.handle_job(job.clone()).await;
+    let job = client.job(job.id).await.unwrap();
+    assert_ne!(job.state, "succeeded", "{job:?}");
+    let error = job.last_error.clone().unwrap_or_default();
+    assert!(error.contains("412") || error.to_lowercase().contains("precondition"), "{job:?}");
+    assert_eq!(h.edits_before_state_change.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
