@@ -170,6 +170,7 @@ async fn bad_requests_get_a_problem_naming_what_is_wrong() {
 /// Beyond `http.max_concurrent_images` predictions in flight a request is turned away with 503 at once
 /// instead of queueing decoded images without bound; the one in flight is unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // held on purpose: the request in flight must wait at the model
 async fn predictions_beyond_the_limit_are_turned_away() {
     let s = servers_with(|cfg| cfg.http.max_concurrent_images = 1).await;
     let http = reqwest::Client::new();

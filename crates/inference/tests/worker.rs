@@ -58,12 +58,12 @@ async fn harness() -> Harness {
             async move {
                 let path = req.uri().path().to_owned();
                 let video = path.strip_prefix("/api/v1/videos/").and_then(|p| p.strip_suffix("/state")).and_then(|id| id.parse().ok());
-                if let Some(id) = video.filter(|_| req.method() == axum::http::Method::POST) {
-                    if edits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                        // Someone corrects the video's metadata just before the worker's state change lands.
-                        let v = editor.video(id).await.unwrap();
-                        editor.patch_video(&v, &VideoPatch { metadata: Some(v.metadata.clone()), ..Default::default() }).await.unwrap();
-                    }
+                if let Some(id) = video.filter(|_| req.method() == axum::http::Method::POST)
+                    && edits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+                {
+                    // Someone corrects the video's metadata just before the worker's state change lands.
+                    let v = editor.video(id).await.unwrap();
+                    editor.patch_video(&v, &VideoPatch { metadata: Some(v.metadata.clone()), ..Default::default() }).await.unwrap();
                 }
                 next.run(req).await
             }
