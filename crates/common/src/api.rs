@@ -707,7 +707,7 @@ pub struct JobCompletion {
     /// `succeeded`, `failed`, or `released`: given back unfinished because the worker is stopping; the
     /// job is queued again at once and the attempt does not count.
     pub outcome: String,
-    /// Why it failed, in words a data manager can act on.
+    /// Why it failed, in words a data manager can act on (for `failed`; not recorded otherwise).
     pub error: Option<String>,
     /// Whether another attempt may succeed (a transient fault) or not (bad input).
     #[serde(default)]

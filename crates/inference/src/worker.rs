@@ -28,6 +28,10 @@ pub enum PredictError {
     Input(String),
     #[error("the lease was lost to another worker")]
     LeaseLost,
+    /// The video kept being edited while its state was being set; the segments are recorded, and a later
+    /// attempt sets the state.
+    #[error("the video kept changing while it was moved to `predicted`: {0}")]
+    Contended(ClientError),
 }
 
 impl From<MediaError> for PredictError {
@@ -44,7 +48,7 @@ impl JobFailure for PredictError {
             PredictError::Storage(StorageError::Decrypt { .. }) => false,
             PredictError::Storage(_) => true,
             PredictError::Input(_) => false,
-            PredictError::LeaseLost => true,
+            PredictError::LeaseLost | PredictError::Contended(_) => true,
         }
     }
 }
@@ -89,7 +93,10 @@ impl JobHandler for Predictor {
             other => Err(PredictError::Input(format!("this worker does not handle `{other}` jobs"))),
         };
         let c = &self.service.counters;
-        Counters::add(if result.is_ok() { &c.videos_succeeded } else { &c.videos_failed }, 1);
+        // A job stopped by the worker's shutdown or taken over by another worker did not fail.
+        if result.is_ok() || !lease.should_stop() {
+            Counters::add(if result.is_ok() { &c.videos_succeeded } else { &c.videos_failed }, 1);
+        }
         result
     }
 }
@@ -197,6 +204,7 @@ impl Predictor {
             match self.client.video_state(&video, "predicted", Some(detail.clone())).await {
                 Ok(_) => break,
                 Err(e) if matches!(e.status(), Some(409 | 412)) && attempt < 3 => {}
+                Err(e) if matches!(e.status(), Some(409 | 412)) => return Err(PredictError::Contended(e)),
                 Err(e) => return Err(e.into()),
             }
         }

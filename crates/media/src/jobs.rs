@@ -23,6 +23,8 @@ pub struct Lease {
     lost: AtomicBool,
     /// Lost, or the worker is shutting down: long work should stop (the job is then given back).
     cancel: AtomicBool,
+    /// The worker's own stop flag (SIGTERM), for [`Lease::should_stop`] to see at once.
+    stop: Arc<AtomicBool>,
 }
 
 impl Lease {
@@ -30,8 +32,13 @@ impl Lease {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Set when the lease is lost or the worker is stopping, for blocking work that polls it from another
-    /// thread.
+    /// Whether the work should stop now: the lease is lost or the worker is shutting down.
+    pub fn should_stop(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Set when the lease is lost or the worker is stopping (within [`STOP_POLL`] of the stop), for
+    /// blocking work that polls one flag from another thread.
     pub fn flag(&self) -> &AtomicBool {
         &self.cancel
     }
@@ -78,6 +85,8 @@ impl JobLoop {
         let mut warned = false;
         while !stop.load(Ordering::Relaxed) {
             match self.client.claim(&claim).await {
+                // Stopped while the claim was under way: given back untouched.
+                Ok(Some(job)) if stop.load(Ordering::Relaxed) => self.report(&job, &self.release()).await,
                 Ok(Some(job)) => {
                     warned = false;
                     self.handle_until(handler, job, &stop).await;
@@ -103,7 +112,7 @@ impl JobLoop {
     /// As `handle`; once `stop` is set the lease's flag asks the handler to stop early.
     async fn handle_until<H: JobHandler>(&self, handler: &H, job: Job, stop: &Arc<AtomicBool>) {
         log::info!("job {} ({}) claimed, attempt {}", job.id, job.kind, job.attempts);
-        let lease = Arc::new(Lease::default());
+        let lease = Arc::new(Lease { stop: stop.clone(), ..Lease::default() });
         let heartbeat = {
             let client = self.client.clone();
             let hb = JobHeartbeat { worker: self.worker.clone(), lease_secs: self.lease_secs };
@@ -144,16 +153,44 @@ impl JobLoop {
             Ok(()) => JobCompletion { worker, outcome: "succeeded".into(), error: None, retry: false },
             // Stopped half-way because the worker is shutting down: give it back without using an
             // attempt (whatever the handler's error, it is the stop's consequence, or it recurs next time).
-            Err(_) if stop.load(Ordering::Relaxed) => JobCompletion { worker, outcome: "released".into(), error: None, retry: true },
+            Err(e) if stop.load(Ordering::Relaxed) => {
+                log::info!("job {}: stopped unfinished, the worker is shutting down: {e}", job.id);
+                self.release()
+            }
             Err(e) => JobCompletion { worker, outcome: "failed".into(), error: Some(e.to_string()), retry: e.retry() },
         };
-        match (&result, self.client.complete(job.id, &done).await) {
-            (Ok(()), Ok(_)) => log::info!("job {} done", job.id),
-            (Err(e), Ok(_)) if done.outcome == "released" => {
-                log::info!("job {} given back unfinished, the worker is stopping: {e}", job.id)
+        self.report(&job, &done).await;
+    }
+
+    fn release(&self) -> JobCompletion {
+        JobCompletion { worker: self.worker.clone(), outcome: "released".into(), error: None, retry: true }
+    }
+
+    /// Reports a job's outcome. A release is tried a few times: unreported, the job waits for its lease
+    /// to expire and the attempt counts.
+    async fn report(&self, job: &Job, done: &JobCompletion) {
+        let tries = if done.outcome == "released" { 3 } else { 1 };
+        for attempt in 1..=tries {
+            match self.client.complete(job.id, done).await {
+                Ok(j) => {
+                    match (done.outcome.as_str(), j.state.as_str()) {
+                        ("succeeded", _) => log::info!("job {} done", job.id),
+                        ("released", _) => log::info!("job {} given back unfinished", job.id),
+                        (_, "queued") => {
+                            log::warn!("job {} failed (will be retried): {}", job.id, done.error.as_deref().unwrap_or_default())
+                        }
+                        _ => log::warn!("job {} failed (final): {}", job.id, done.error.as_deref().unwrap_or_default()),
+                    }
+                    return;
+                }
+                Err(e) if attempt < tries && e.status().is_none_or(|s| s >= 500) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    log::warn!("job {}: cannot report the outcome ({}): {e}", job.id, done.outcome);
+                    return;
+                }
             }
-            (Err(e), Ok(j)) => log::warn!("job {} failed ({}): {e}", job.id, if j.state == "queued" { "will be retried" } else { "final" }),
-            (_, Err(e)) => log::warn!("job {}: cannot report the outcome: {e}", job.id),
         }
     }
 }

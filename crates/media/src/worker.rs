@@ -142,7 +142,7 @@ impl Worker {
             let lease = lease.clone();
             let done = blocking(move || {
                 let done = anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| still_wanted(&lease))?;
-                anonymise::verify(&output, done.frames)?;
+                anonymise::verify(&output, done.frames, &mut |_| still_wanted(&lease))?;
                 Ok(done)
             })
             .await?;
@@ -177,7 +177,10 @@ impl Worker {
             let (count, _) = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = self.store.delete_prefix(&prefix).await;
+                    // Once the lease is lost the prefix is the new holder's, who may be uploading there.
+                    if !lease.is_lost() {
+                        let _ = self.store.delete_prefix(&prefix).await;
+                    }
                     return Err(e);
                 }
             };
@@ -232,7 +235,7 @@ pub(crate) fn check_lease(lease: &Lease) -> Result<(), JobError> {
 /// For FFmpeg loops on blocking threads, asked after every frame: an error once the job should stop (its
 /// lease was lost, or the worker is shutting down), so SIGTERM does not wait for a long video to finish.
 fn still_wanted(lease: &Lease) -> Result<(), MediaError> {
-    if lease.flag().load(std::sync::atomic::Ordering::Relaxed) {
+    if lease.should_stop() {
         let why = if lease.is_lost() { "the job's lease was lost to another worker" } else { "the worker is shutting down" };
         Err(MediaError::Cancelled(why.into()))
     } else {

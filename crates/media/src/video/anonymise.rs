@@ -148,9 +148,13 @@ pub fn anonymise(
     Ok(Anonymised { frames: written })
 }
 
-/// Decodes an anonymised video completely: it must yield exactly `expected` frames.
-pub fn verify(output: &Path, expected: u64) -> Result<(), MediaError> {
-    let decoded = count_frames(output).map_err(|e| MediaError::Verification(e.to_string()))?;
+/// Decodes an anonymised video completely: it must yield exactly `expected` frames. `progress` as for
+/// [`anonymise`].
+pub fn verify(output: &Path, expected: u64, progress: &mut dyn FnMut(u64) -> Result<(), MediaError>) -> Result<(), MediaError> {
+    let decoded = count_frames(output, progress).map_err(|e| match e {
+        e @ MediaError::Cancelled(_) => e,
+        e => MediaError::Verification(e.to_string()),
+    })?;
     if decoded != expected {
         return Err(MediaError::Verification(format!("{expected} frames were written but {decoded} decode")));
     }

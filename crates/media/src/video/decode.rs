@@ -107,10 +107,13 @@ impl FrameSource {
     }
 }
 
-/// Decodes a whole video and counts its frames (verification of a written file).
-pub fn count_frames(path: &Path) -> Result<u64, MediaError> {
+/// Decodes a whole video and counts its frames (verification of a written file). `progress` is called
+/// after every frame; an error from it stops the count and is returned.
+pub fn count_frames(path: &Path, progress: &mut dyn FnMut(u64) -> Result<(), MediaError>) -> Result<u64, MediaError> {
     let mut src = FrameSource::open(path, super::cores())?;
     let mut frame = frame::Video::empty();
-    while src.next(&mut frame)? {}
+    while src.next(&mut frame)? {
+        progress(src.frames)?;
+    }
     Ok(src.frames)
 }

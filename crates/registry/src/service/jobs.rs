@@ -343,7 +343,13 @@ pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) 
     checks.finish()?;
     let now = super::now();
     let mut tx = db.begin().await?;
-    let row: Option<JobRow> = tx.fetch_optional(&format!("SELECT {COLUMNS} FROM job WHERE id = $1"), params![id]).await?;
+    // Locked until the outcome is written: a claim taking over an expired lease in between must not be
+    // overwritten (SQLite's write transaction serialises this anyway).
+    let lock = match db.backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let row: Option<JobRow> = tx.fetch_optional(&format!("SELECT {COLUMNS} FROM job WHERE id = $1{lock}"), params![id]).await?;
     let Some(job) = row else {
         return Err(ServiceError::not_found(format!("job {id}")));
     };
