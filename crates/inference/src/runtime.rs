@@ -274,24 +274,49 @@ impl Model {
         };
         let model = match gpu {
             None => start(builder, Provider::Cpu)?,
-            Some((provider, gpu)) => match start(gpu, provider) {
-                Ok(model) => model,
-                // A provider that registered can still fail to start or run the model (GPU memory taken,
-                // a cuDNN that does not fit): the CPU tells whether the model itself is at fault.
-                Err(e @ (ModelError::Corrupt { .. } | ModelError::Run(_))) => {
-                    let why = format!("{} could not run the model: {e}", provider.as_str());
-                    let model = start(builder, Provider::Cpu).map_err(|cpu| match cpu {
-                        ModelError::Corrupt { path, detail } => ModelError::Corrupt { path, detail: format!("{detail} (and {why})") },
-                        other => other,
-                    })?;
-                    if rt.require_gpu {
-                        return Err(ModelError::NoGpu(why));
+            Some(gpu) => {
+                // A provider that registered can still fail to start or run the model (GPU memory taken, a
+                // cuDNN that does not fit, an operator TensorRT cannot build an engine for). TensorRT
+                // failing leaves CUDA alone to try; the CPU then tells whether the model itself is at fault.
+                let mut failures = Vec::new();
+                let mut next = Some(gpu);
+                let mut on_gpu = None;
+                while let Some((provider, options)) = next.take() {
+                    match start(options, provider) {
+                        Ok(model) => on_gpu = Some(model),
+                        Err(e @ (ModelError::Corrupt { .. } | ModelError::Run(_))) => {
+                            failures.push(format!("{} could not run the model: {e}", provider.as_str()));
+                            if provider == Provider::TensorRt {
+                                match register_gpu(&builder, ExecutionProvider::Cuda, device) {
+                                    Ok(cuda) => next = Some(cuda),
+                                    Err(why) => failures.push(why),
+                                }
+                            }
+                        }
+                        Err(e) => return Err(e),
                     }
-                    log::warn!("{why}; running on the CPU with {threads} threads");
-                    model
                 }
-                Err(e) => return Err(e),
-            },
+                let why = failures.join("; ");
+                match on_gpu {
+                    Some(model) => {
+                        if !failures.is_empty() {
+                            log::warn!("{why}; running on {}", model.provider.as_str());
+                        }
+                        model
+                    }
+                    None => {
+                        let model = start(builder, Provider::Cpu).map_err(|cpu| match cpu {
+                            ModelError::Corrupt { path, detail } => ModelError::Corrupt { path, detail: format!("{detail} (and {why})") },
+                            other => other,
+                        })?;
+                        if rt.require_gpu {
+                            return Err(ModelError::NoGpu(why));
+                        }
+                        log::warn!("{why}; running on the CPU with {threads} threads");
+                        model
+                    }
+                }
+            }
         };
         let provider = model.provider;
         log::info!(
