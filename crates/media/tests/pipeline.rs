@@ -252,6 +252,23 @@ async fn a_stopping_worker_gives_its_job_back_unfinished() {
     assert_eq!(jobs["items"][0]["attempts"], 1, "{jobs}");
 }
 
+/// The README's main job run twice on the same data directory: the second run finds the first's video,
+/// predicted by then, and succeeds with the same result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_again_on_the_same_registry() {
+    let h = harness().await;
+    let first = endoreg_media::demo_run::run(&h.worker, &h.worker.cfg, "olympus_cv_1500", 1).await.unwrap();
+    assert!(first.ok, "{}", first.detail);
+    let v = h.worker.client.video(first.video).await.unwrap();
+    assert_eq!(v.state, "frames_extracted");
+    // What the inference worker does next.
+    h.worker.client.video_state(&v, "predicted", Some("0 segments".into())).await.unwrap();
+    let second = endoreg_media::demo_run::run(&h.worker, &h.worker.cfg, "olympus_cv_1500", 1).await.unwrap();
+    assert!(second.ok, "{}", second.detail);
+    assert_eq!(second.video, first.video);
+    assert!(second.before.is_file() && second.after.is_file());
+}
+
 async fn reqwest_get(h: &Harness, path: &str) -> String {
     let token = worker_token(h);
     reqwest::Client::new()
