@@ -150,6 +150,7 @@ fn register_gpu(base: &SessionBuilder, wanted: ExecutionProvider, device: i32) -
         }
     }
     let why = |detail: String| match &tensorrt_why {
+        Some(t) if *t == detail => format!("TensorRT and CUDA: {detail}"),
         Some(t) => format!("TensorRT: {t}; CUDA: {detail}"),
         None => format!("CUDA: {detail}"),
     };
