@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use endoreg_common::access::Role;
 use endoreg_common::api::{JobClaim, MediaIdentity, TokenCreate, UploadMetadata, Video};
@@ -21,6 +23,8 @@ use endoreg_registry::db::{ConnectOptions, Db};
 
 struct Harness {
     worker: Worker,
+    /// Set to the flag that the registry raises when the next claim arrives (a SIGTERM during a claim).
+    stop_at_claim: Arc<Mutex<Option<Arc<AtomicBool>>>>,
     dir: tempfile::TempDir,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -40,7 +44,18 @@ async fn harness() -> Harness {
             .await
             .unwrap();
     let cfg = RegistryConfig { data_dir: data.clone(), ..RegistryConfig::default() };
-    let app = endoreg_registry::http::router(db, &cfg).unwrap();
+    let stop_at_claim: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::default();
+    let app = endoreg_registry::http::router(db, &cfg).unwrap().layer(axum::middleware::from_fn({
+        let stop_at_claim = stop_at_claim.clone();
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            if req.uri().path() == "/api/v1/jobs/claim"
+                && let Some(stop) = stop_at_claim.lock().unwrap().take()
+            {
+                stop.store(true, Ordering::SeqCst);
+            }
+            next.run(req)
+        }
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
@@ -65,7 +80,7 @@ async fn harness() -> Harness {
         name: "test-worker".into(),
         templates: endoreg_media::report::default_templates(),
     };
-    Harness { worker, dir, _server: server }
+    Harness { worker, stop_at_claim, dir, _server: server }
 }
 
 fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
@@ -203,8 +218,6 @@ async fn a_job_run_twice_leaves_one_result() {
 /// attempt, nothing half-made is stored, and the next run processes the video from where it stood.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_worker_gives_its_job_back_unfinished() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
     let h = harness().await;
@@ -250,6 +263,23 @@ async fn a_stopping_worker_gives_its_job_back_unfinished() {
     assert_eq!(done.metadata.frame_count, Some(1500));
     let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(&h, &format!("/api/v1/jobs?video_id={}", video.id)).await).unwrap();
     assert_eq!(jobs["items"][0]["attempts"], 1, "{jobs}");
+}
+
+/// SIGTERM while a claim is under way: the job that arrives is given back untouched, not started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_claimed_as_the_worker_stops_is_given_back_untouched() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let video = upload(&h, &demo_video(&src, "v.mp4", 20), "olympus_cv_1500").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    *h.stop_at_claim.lock().unwrap() = Some(stop.clone());
+    tokio::time::timeout(std::time::Duration::from_secs(30), h.worker.run(stop)).await.expect("the worker did not stop");
+    let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(&h, &format!("/api/v1/jobs?video_id={}", video.id)).await).unwrap();
+    let job = &jobs["items"][0];
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("queued"), Some(0)), "{job}");
+    assert_eq!(h.worker.client.video(video.id).await.unwrap().state, "uploaded");
+    assert!(files_under(&h.worker.cfg.work_dir()).is_empty());
 }
 
 /// The README's main job run twice on the same data directory: the second run finds the first's video,
