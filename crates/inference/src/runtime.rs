@@ -124,52 +124,48 @@ impl Provider {
     }
 }
 
-/// Options with the GPU provider `wanted` registered (on a copy of `base`: a provider registered before a
-/// later one failed must not stay behind), or why it cannot be used. TensorRT that cannot be used falls
-/// back to CUDA, still on the GPU.
-fn register_gpu(base: &SessionBuilder, wanted: ExecutionProvider, device: i32) -> Result<(Provider, SessionBuilder), String> {
-    let cuda = || ort::ep::CUDA::default().with_device_id(device);
-    let mut tensorrt_why = None;
-    if wanted == ExecutionProvider::Tensorrt {
-        let tensorrt = || -> Result<SessionBuilder, String> {
-            match ort::ep::TensorRT::is_available() {
-                Ok(true) => {}
-                Ok(false) => return Err("this ONNX Runtime library has no TensorRT provider".into()),
-                Err(e) => return Err(err(e)),
-            }
-            nvidia_driver(device)?;
-            let mut builder = base.clone();
-            ort::ep::TensorRT::default().with_device_id(device).register(&mut builder).map_err(err)?;
-            // TensorRT takes the subgraphs it supports; CUDA the rest.
-            cuda().register(&mut builder).map_err(|e| format!("CUDA beside it: {}", err(e)))?;
-            Ok(builder)
-        };
-        match tensorrt() {
-            Ok(builder) => return Ok((Provider::TensorRt, builder)),
-            Err(why) => tensorrt_why = Some(why),
-        }
+/// The GPU providers to try for the configured one, in order: TensorRT falls back to CUDA, still on the
+/// GPU; the CPU comes after them all.
+fn gpu_providers(wanted: ExecutionProvider) -> &'static [Provider] {
+    match wanted {
+        ExecutionProvider::Cpu => &[],
+        ExecutionProvider::Auto | ExecutionProvider::Cuda => &[Provider::Cuda],
+        ExecutionProvider::Tensorrt => &[Provider::TensorRt, Provider::Cuda],
     }
-    let why = |detail: String| match &tensorrt_why {
-        Some(t) if *t == detail => format!("TensorRT and CUDA: {detail}"),
-        Some(t) => format!("TensorRT: {t}; CUDA: {detail}"),
-        None => format!("CUDA: {detail}"),
+}
+
+/// Options with GPU provider `provider` registered, on a copy of `base` (a provider registered before a
+/// later step failed must not stay behind), or why it cannot be used.
+fn register_gpu(base: &SessionBuilder, provider: Provider, device: i32) -> Result<SessionBuilder, String> {
+    let (available, lacking) = if provider == Provider::TensorRt {
+        (ort::ep::TensorRT::is_available(), "this ONNX Runtime library has no TensorRT provider")
+    } else {
+        (ort::ep::CUDA::is_available(), "this ONNX Runtime library has no CUDA provider (the CPU build of the onnxruntime wheel has none)")
     };
-    match ort::ep::CUDA::is_available() {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(why("this ONNX Runtime library has no CUDA provider (the CPU build of the onnxruntime wheel has none)".into()));
-        }
-        Err(e) => return Err(why(err(e))),
+    if !available.map_err(err)? {
+        return Err(lacking.into());
     }
-    nvidia_driver(device).map_err(why)?;
+    nvidia_driver(device)?;
     let mut builder = base.clone();
-    cuda()
-        .register(&mut builder)
-        .map_err(|e| why(format!("{} (the CUDA 12 and cuDNN 9 libraries must be on the library path)", err(e))))?;
-    if let Some(t) = tensorrt_why {
-        log::warn!("execution_provider tensorrt cannot be used ({t}); running on CUDA");
+    if provider == Provider::TensorRt {
+        ort::ep::TensorRT::default().with_device_id(device).register(&mut builder).map_err(err)?;
     }
-    Ok((Provider::Cuda, builder))
+    // Beside TensorRT, CUDA takes the subgraphs TensorRT does not support.
+    ort::ep::CUDA::default()
+        .with_device_id(device)
+        .register(&mut builder)
+        .map_err(|e| format!("{} (the CUDA 12 and cuDNN 9 libraries must be on the library path)", err(e)))?;
+    Ok(builder)
+}
+
+/// Why GPU providers could not be used, each named: "TensorRT: …; CUDA: …", or "TensorRT and CUDA: …" when
+/// the reason is the same.
+fn gpu_failures(failures: &[(Provider, String)]) -> String {
+    let name = |p: Provider| if p == Provider::TensorRt { "TensorRT" } else { "CUDA" };
+    match failures {
+        [(a, x), (b, y)] if x == y => format!("{} and {}: {x}", name(*a), name(*b)),
+        _ => failures.iter().map(|(p, why)| format!("{}: {why}", name(*p))).collect::<Vec<_>>().join("; "),
+    }
 }
 
 /// A loaded model, checked against its contract. Not shared between threads: ONNX Runtime runs one call
@@ -230,32 +226,9 @@ impl Model {
             .map_err(|e| corrupt(err(e)))?;
         builder = builder.with_intra_op_spinning(rt.spin_threads).map_err(|e| corrupt(err(e)))?;
         let device = i32::try_from(rt.device_id).unwrap_or(0);
-        // The GPU provider with its options, or None for the CPU.
-        let gpu = match rt.execution_provider {
-            ExecutionProvider::Cpu => {
-                if rt.require_gpu {
-                    return Err(ModelError::NoGpu("execution_provider is cpu".into()));
-                }
-                None
-            }
-            wanted => {
-                match register_gpu(&builder, if wanted == ExecutionProvider::Auto { ExecutionProvider::Cuda } else { wanted }, device) {
-                    Ok(gpu) => Some(gpu),
-                    Err(why) if rt.require_gpu => return Err(ModelError::NoGpu(why)),
-                    Err(why) => {
-                        if wanted == ExecutionProvider::Auto {
-                            log::info!("no GPU provider ({why}); running on the CPU with {threads} threads");
-                        } else {
-                            log::warn!(
-                                "execution_provider {} cannot be used ({why}); running on the CPU with {threads} threads",
-                                wanted.as_str()
-                            );
-                        }
-                        None
-                    }
-                }
-            }
-        };
+        if rt.execution_provider == ExecutionProvider::Cpu && rt.require_gpu {
+            return Err(ModelError::NoGpu("execution_provider is cpu".into()));
+        }
         // A session, checked against the contract with a trial batch (where a GPU first allocates).
         let start = |mut options: SessionBuilder, provider: Provider| -> Result<Model, ModelError> {
             let session = options.commit_from_memory(&bytes).map_err(|e| corrupt(err(e)))?;
@@ -273,50 +246,66 @@ impl Model {
             model.check_outputs()?;
             Ok(model)
         };
-        let model = match gpu {
-            None => start(builder, Provider::Cpu)?,
-            Some(gpu) => {
-                // A provider that registered can still fail to start or run the model (GPU memory taken, a
-                // cuDNN that does not fit, an operator TensorRT cannot build an engine for). TensorRT
-                // failing leaves CUDA alone to try; the CPU then tells whether the model itself is at fault.
-                let mut failures = Vec::new();
-                let mut next = Some(gpu);
-                let mut on_gpu = None;
-                while let Some((provider, options)) = next.take() {
-                    match start(options, provider) {
-                        Ok(model) => on_gpu = Some(model),
-                        Err(e @ (ModelError::Corrupt { .. } | ModelError::Run(_))) => {
-                            failures.push(format!("{} could not run the model: {e}", provider.as_str()));
-                            if provider == Provider::TensorRt {
-                                match register_gpu(&builder, ExecutionProvider::Cuda, device) {
-                                    Ok(cuda) => next = Some(cuda),
-                                    Err(why) => failures.push(why),
-                                }
-                            }
-                        }
-                        Err(e) => return Err(e),
+        // The GPU providers in turn. One that registers can still fail to start or run the model (GPU memory
+        // taken, a cuDNN that does not fit, an operator TensorRT cannot build an engine for); then the CPU
+        // tells whether the model itself is at fault.
+        let mut failures = Vec::new();
+        let mut started_on_gpu = false;
+        let mut on_gpu = None;
+        for &provider in gpu_providers(rt.execution_provider) {
+            let options = match register_gpu(&builder, provider, device) {
+                Ok(options) => options,
+                Err(why) => {
+                    failures.push((provider, why));
+                    continue;
+                }
+            };
+            started_on_gpu = true;
+            match start(options, provider) {
+                Ok(model) => {
+                    on_gpu = Some(model);
+                    break;
+                }
+                Err(e @ (ModelError::Corrupt { .. } | ModelError::Run(_))) => {
+                    failures.push((provider, format!("could not run the model: {e}")))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let why = gpu_failures(&failures);
+        let model = match on_gpu {
+            Some(model) => {
+                if !failures.is_empty() {
+                    log::warn!("{why}; running on {}", model.provider.as_str());
+                }
+                model
+            }
+            None => {
+                if rt.require_gpu && !started_on_gpu {
+                    return Err(ModelError::NoGpu(why));
+                }
+                let model = start(builder, Provider::Cpu).map_err(|cpu| match cpu {
+                    ModelError::Corrupt { path, detail } if started_on_gpu => {
+                        ModelError::Corrupt { path, detail: format!("{detail} (and {why})") }
+                    }
+                    other => other,
+                })?;
+                if rt.require_gpu {
+                    return Err(ModelError::NoGpu(why));
+                }
+                match rt.execution_provider {
+                    ExecutionProvider::Cpu => {}
+                    ExecutionProvider::Auto if !started_on_gpu => {
+                        log::info!("no GPU provider ({why}); running on the CPU with {threads} threads")
+                    }
+                    wanted => {
+                        log::warn!(
+                            "execution_provider {} cannot be used ({why}); running on the CPU with {threads} threads",
+                            wanted.as_str()
+                        )
                     }
                 }
-                let why = failures.join("; ");
-                match on_gpu {
-                    Some(model) => {
-                        if !failures.is_empty() {
-                            log::warn!("{why}; running on {}", model.provider.as_str());
-                        }
-                        model
-                    }
-                    None => {
-                        let model = start(builder, Provider::Cpu).map_err(|cpu| match cpu {
-                            ModelError::Corrupt { path, detail } => ModelError::Corrupt { path, detail: format!("{detail} (and {why})") },
-                            other => other,
-                        })?;
-                        if rt.require_gpu {
-                            return Err(ModelError::NoGpu(why));
-                        }
-                        log::warn!("{why}; running on the CPU with {threads} threads");
-                        model
-                    }
-                }
+                model
             }
         };
         let provider = model.provider;
