@@ -210,12 +210,7 @@ async fn serve(cfg: InferenceConfig) -> Result<()> {
     } else {
         None
     };
-    let work = cfg.work_dir();
-    match tokio::task::spawn_blocking(move || endoreg_inference::worker::remove_leftovers(&work)).await? {
-        Ok(0) => {}
-        Ok(n) => log::info!("removed {n} work directories left by an earlier run in {}", cfg.work_dir().display()),
-        Err(e) => log::warn!("cannot clear {}: {e}", cfg.work_dir().display()),
-    }
+    endoreg_media::workdir::clear_leftovers(cfg.work_dir(), endoreg_inference::worker::WORK_PREFIX).await;
     let predictor = Predictor { service, version, client, store, name: cfg.worker_name() };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     log::info!("inference worker {} polling {}", predictor.name, cfg.registry_url);

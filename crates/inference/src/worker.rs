@@ -9,6 +9,7 @@ use endoreg_common::storage::{StorageError, Store, keys};
 use endoreg_media::client::{Client, ClientError};
 use endoreg_media::jobs::{JobFailure, JobHandler, JobLoop, Lease};
 use endoreg_media::video::MediaError;
+use endoreg_media::workdir::JobDir;
 
 use crate::pipeline::{self, PipelineError};
 use crate::postprocess;
@@ -54,27 +55,7 @@ impl JobFailure for PredictError {
 }
 
 /// Each job's directory under the work directory: a copy of the video being predicted.
-const WORK_PREFIX: &str = "predict-";
-
-/// Removes what jobs of an earlier run of this worker left in `dir` (killed mid-job, the machine went
-/// down): each a copy of a whole video. Returns how many. One worker per data directory, as the NixOS
-/// unit runs it.
-pub fn remove_leftovers(dir: &std::path::Path) -> std::io::Result<usize> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(WORK_PREFIX) && entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
+pub const WORK_PREFIX: &str = "predict-";
 
 pub struct Predictor {
     pub service: Arc<Service>,
@@ -142,15 +123,9 @@ impl Predictor {
         };
 
         let dir = self.service.cfg.work_dir();
-        let work = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|e| MediaError::internal(format!("cannot create {}", dir.display()), e))?;
-            tempfile::Builder::new()
-                .prefix(WORK_PREFIX)
-                .tempdir_in(&dir)
-                .map_err(|e| MediaError::internal(format!("cannot create a directory in {}", dir.display()), e))
-        })
-        .await
-        .map_err(|e| MediaError::internal("work directory thread", e))??;
+        let work = tokio::task::spawn_blocking(move || JobDir::create(&dir, WORK_PREFIX))
+            .await
+            .map_err(|e| MediaError::internal("work directory thread", e))??;
         let path = work.path().join("anonymised.mp4");
         self.store.download(&key, &path, None).await?;
 
@@ -209,23 +184,5 @@ impl Predictor {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leftovers_of_killed_jobs_are_removed_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(remove_leftovers(&dir.path().join("absent")).unwrap(), 0);
-        let stale = dir.path().join("predict-abc123");
-        std::fs::create_dir(&stale).unwrap();
-        std::fs::write(stale.join("anonymised.mp4"), b"a video").unwrap();
-        std::fs::create_dir(dir.path().join("keep")).unwrap();
-        std::fs::write(dir.path().join("predict-notes.txt"), b"a file").unwrap();
-        assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
-        assert!(!stale.exists() && dir.path().join("keep").is_dir() && dir.path().join("predict-notes.txt").is_file());
     }
 }

@@ -5,6 +5,7 @@
 //! - [`report`]: PDF text extraction and template-based anonymisation.
 //! - [`worker`]: the media jobs, run by the shared job loop ([`jobs`]) against the registry ([`client`]);
 //!   [`config`] its settings.
+//! - [`workdir`]: each job's private directory, and what killed jobs left removed at start.
 //! - [`demo_run`]: the demo end to end, for the README's main command.
 
 pub mod client;
@@ -14,4 +15,5 @@ pub mod jobs;
 pub mod report;
 pub(crate) mod report_job;
 pub mod video;
+pub mod workdir;
 pub mod worker;

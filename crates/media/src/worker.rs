@@ -14,6 +14,7 @@ use crate::config::MediaConfig;
 use crate::jobs::{JobHandler, JobLoop, Lease};
 use crate::video::mask::{Layout, Mask};
 use crate::video::{MediaError, anonymise, frames, probe};
+use crate::workdir::JobDir;
 
 /// Why a job failed, and whether another attempt could succeed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ impl crate::jobs::JobFailure for JobError {
         }
     }
 }
+
+/// Each job's directory under the work directory.
+pub const WORK_PREFIX: &str = "job-";
 
 pub struct Worker {
     pub client: Client,
@@ -84,6 +88,7 @@ impl Worker {
 
     /// Claims and processes jobs until `stop` is set.
     pub async fn run(&self, stop: Arc<AtomicBool>) {
+        crate::workdir::clear_leftovers(self.cfg.work_dir(), WORK_PREFIX).await;
         self.job_loop().run(self, stop).await;
     }
 
@@ -92,13 +97,8 @@ impl Worker {
         self.job_loop().handle(self, job).await;
     }
 
-    pub(crate) fn work_dir(&self) -> Result<tempfile::TempDir, JobError> {
-        let dir = self.cfg.work_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| MediaError::internal(format!("cannot create {}", dir.display()), e))?;
-        tempfile::Builder::new()
-            .prefix("job-")
-            .tempdir_in(&dir)
-            .map_err(|e| MediaError::internal(format!("cannot create a directory in {}", dir.display()), e).into())
+    pub(crate) fn work_dir(&self) -> Result<JobDir, JobError> {
+        Ok(JobDir::create(&self.cfg.work_dir(), WORK_PREFIX)?)
     }
 
     async fn layout(&self, video: &Video) -> Result<Layout, JobError> {
