@@ -17,6 +17,7 @@
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
+  credentials = import ./credentials.nix { inherit lib; };
 
   cfg = config.services.endoreg.inference;
   registry = config.services.endoreg.registry;
@@ -118,21 +119,7 @@ in
       '';
     };
 
-    credentialFiles = mkOption {
-      type = types.attrsOf types.str;
-      default = { };
-      example = {
-        s3-access-key-id = "/run/agenix/s3-access-key-id";
-        s3-secret-access-key = "/run/agenix/s3-secret-access-key";
-      };
-      description = ''
-        More secret files, handed to the service as systemd credentials under the given names (the files need
-        not be readable by the service user). A key of {option}`services.endoreg.inference.settings` that
-        names a secret file takes the name: the service reads a relative path from its credentials directory,
-        e.g. `settings.storage.access_key_id_file = "s3-access-key-id"` for the S3 storage of a registry on
-        another host.
-      '';
-    };
+    credentialFiles = credentials.option { service = "services.endoreg.inference"; readers = "the service"; };
 
     listenAddress = mkOption {
       type = types.str;
@@ -240,12 +227,8 @@ in
         '';
       }
       {
-        assertion = lib.all (f: lib.hasPrefix "/" f && !(lib.hasPrefix builtins.storeDir f)) ([ cfg.tokenFile ] ++ lib.attrValues cfg.credentialFiles);
-        message = "services.endoreg.inference: tokenFile and credentialFiles must be absolute paths outside the Nix store (age secrets); a secret in the store is readable by everyone.";
-      }
-      {
-        assertion = lib.all (n: builtins.match "[A-Za-z0-9_.-]+" n != null && n != "token") (lib.attrNames cfg.credentialFiles);
-        message = "services.endoreg.inference.credentialFiles: names are credential names (letters, digits, `_.-`), and `token` is the tokenFile's.";
+        assertion = lib.hasPrefix "/" cfg.tokenFile && !(lib.hasPrefix builtins.storeDir cfg.tokenFile);
+        message = "services.endoreg.inference: tokenFile must be an absolute path outside the Nix store (an age secret); a secret in the store is readable by everyone.";
       }
       {
         assertion = lib.hasPrefix "/" cfg.model && (cfg.modelMetadata == null || lib.hasPrefix "/" cfg.modelMetadata);
@@ -267,7 +250,13 @@ in
         assertion = cfg.openFirewall -> !(isLoopback cfg.listenAddress);
         message = "services.endoreg.inference.openFirewall is set, but the service listens on ${cfg.listenAddress}: set listenAddress to the address clients reach.";
       }
-    ];
+    ]
+    ++ credentials.assertions {
+      service = "services.endoreg.inference";
+      files = cfg.credentialFiles;
+      taken = n: n == "token";
+      takenText = "`token` is the tokenFile's";
+    };
 
     systemd.services.endoreg-inference = {
       description = "endoreg inference service";
@@ -297,7 +286,7 @@ in
         TimeoutStartSec = "5min";
         # at SIGTERM a job in progress stops and goes back to the queue (failed, to be retried)
         TimeoutStopSec = "120s";
-        LoadCredential = [ "token:${cfg.tokenFile}" ] ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
+        LoadCredential = [ "token:${cfg.tokenFile}" ] ++ credentials.load cfg.credentialFiles;
 
         StateDirectory = "endoreg";
         StateDirectoryMode = "0700";

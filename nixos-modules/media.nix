@@ -10,6 +10,7 @@
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
+  credentials = import ./credentials.nix { inherit lib; };
 
   cfg = config.services.endoreg.media;
   registry = config.services.endoreg.registry;
@@ -17,10 +18,10 @@ let
   settingsFormat = pkgs.formats.toml { };
   stateDir = "/var/lib/endoreg";
 
-  credentials =
+  loadCredential =
     [ "token:${cfg.tokenFile}" ]
     ++ lib.optional (cfg.identityFile != null) "identity:${cfg.identityFile}"
-    ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
+    ++ credentials.load cfg.credentialFiles;
 
   generated = {
     token_file = "token";
@@ -44,7 +45,7 @@ let
       RestartSec = "10s";
       # a job in progress is given back at SIGTERM; a long encode may need its lease's time to stop
       TimeoutStopSec = "120s";
-      LoadCredential = credentials;
+      LoadCredential = loadCredential;
       StateDirectory = "endoreg";
       StateDirectoryMode = "0700";
       WorkingDirectory = stateDir;
@@ -96,20 +97,7 @@ in
       '';
     };
 
-    credentialFiles = mkOption {
-      type = types.attrsOf types.str;
-      default = { };
-      example = {
-        s3-access-key-id = "/run/agenix/s3-access-key-id";
-        s3-secret-access-key = "/run/agenix/s3-secret-access-key";
-      };
-      description = ''
-        More secret files, handed to the workers as systemd credentials under the given names (the files need
-        not be readable by the service user). A key of {option}`services.endoreg.media.settings` that names a
-        secret file takes the name: the workers read a relative path from their credentials directory, e.g.
-        `settings.storage.access_key_id_file = "s3-access-key-id"` for S3 storage.
-      '';
-    };
+    credentialFiles = credentials.option { service = "services.endoreg.media"; readers = "the workers"; };
 
     settings = mkOption {
       default = { };
@@ -156,18 +144,20 @@ in
       }
       {
         assertion = lib.all (f: lib.hasPrefix "/" f && !(lib.hasPrefix builtins.storeDir f))
-          ([ cfg.tokenFile ] ++ lib.optional (cfg.identityFile != null) cfg.identityFile ++ lib.attrValues cfg.credentialFiles);
-        message = "services.endoreg.media: tokenFile, identityFile and credentialFiles must be absolute paths outside the Nix store (age secrets); a secret in the store is readable by everyone.";
-      }
-      {
-        assertion = lib.all (n: builtins.match "[A-Za-z0-9_.-]+" n != null && !(lib.elem n [ "token" "identity" ])) (lib.attrNames cfg.credentialFiles);
-        message = "services.endoreg.media.credentialFiles: names are credential names (letters, digits, `_.-`), and `token` and `identity` are those of tokenFile and identityFile.";
+          ([ cfg.tokenFile ] ++ lib.optional (cfg.identityFile != null) cfg.identityFile);
+        message = "services.endoreg.media: tokenFile and identityFile must be absolute paths outside the Nix store (age secrets); a secret in the store is readable by everyone.";
       }
       {
         assertion = registry.enable -> cfg.user == registry.user;
         message = "services.endoreg.media.user must be the registry's user (${registry.user}) on the registry's host: they share the state directory.";
       }
-    ];
+    ]
+    ++ credentials.assertions {
+      service = "services.endoreg.media";
+      files = cfg.credentialFiles;
+      taken = n: lib.elem n [ "token" "identity" ];
+      takenText = "`token` and `identity` are those of tokenFile and identityFile";
+    };
 
     systemd.services = lib.listToAttrs (map worker (lib.range 1 cfg.workers));
 

@@ -11,6 +11,7 @@
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
+  credentials = import ./credentials.nix { inherit lib; };
 
   cfg = config.services.endoreg.registry;
   endoregPackages = packagesFor pkgs;
@@ -24,10 +25,10 @@ let
   # LoadCredential ids. The registry reads `auth.token_files[].file` and `database.password_file` relative
   # to $CREDENTIALS_DIRECTORY, so the configuration names credentials, not paths.
   tokenCredential = t: "token-${t.name}";
-  credentials =
+  loadCredential =
     map (t: "${tokenCredential t}:${t.file}") cfg.tokenFiles
     ++ lib.optional (cfg.database.passwordFile != null) "database-password:${cfg.database.passwordFile}"
-    ++ lib.mapAttrsToList (name: file: "${name}:${file}") cfg.credentialFiles;
+    ++ credentials.load cfg.credentialFiles;
 
   # The generated part of the configuration: what refers to credentials.
   generated = {
@@ -52,7 +53,7 @@ let
   isLoopback = addr: lib.elem addr [ "127.0.0.1" "::1" "localhost" ];
 
   # The sandbox of the server and of its backups (./sandbox.nix), with the registry's credentials.
-  sandbox = import ./sandbox.nix cfg.user // { LoadCredential = credentials; };
+  sandbox = import ./sandbox.nix cfg.user // { LoadCredential = loadCredential; };
 
   # `endoreg-admin ARGS`: the endoreg CLI with the service's user, state, configuration and credentials
   # (so the database, SQLite or PostgreSQL with peer authentication, is the service's), in a transient unit.
@@ -65,7 +66,7 @@ let
     exec ${config.systemd.package}/bin/systemd-run --quiet --collect --wait --pipe \
       --service-type=exec \
       ${lib.concatStringsSep " " (lib.mapAttrsToList (k: v: lib.escapeShellArg "--property=${k}=${v}") adminProperties)} \
-      ${lib.concatMapStringsSep " " (c: lib.escapeShellArg "--property=LoadCredential=${c}") credentials} \
+      ${lib.concatMapStringsSep " " (c: lib.escapeShellArg "--property=LoadCredential=${c}") loadCredential} \
       --setenv=ENDOREG_CONFIG=${configFile} \
       --working-directory=${stateDir} \
       -- ${cli} "$@"
@@ -187,21 +188,7 @@ in
       );
     };
 
-    credentialFiles = mkOption {
-      type = types.attrsOf types.str;
-      default = { };
-      example = {
-        s3-access-key-id = "/run/agenix/s3-access-key-id";
-        s3-secret-access-key = "/run/agenix/s3-secret-access-key";
-      };
-      description = ''
-        More secret files, handed to the registry (and to `endoreg-admin` and the backups) as systemd
-        credentials under the given names; the files need not be readable by the service user. A key of
-        {option}`services.endoreg.registry.settings` that names a secret file takes the name: the registry reads
-        a relative path from its credentials directory, e.g. `settings.storage.access_key_id_file =
-        "s3-access-key-id"` for S3 storage.
-      '';
-    };
+    credentialFiles = credentials.option { service = "services.endoreg.registry"; readers = "the registry (and to `endoreg-admin` and the backups)"; };
 
     loadKnowledgeBase = mkOption {
       type = types.bool;
@@ -297,16 +284,6 @@ in
           message = "services.endoreg.registry.tokenFiles: the names must be unique.";
         }
         {
-          assertion = lib.all (f: lib.hasPrefix "/" f && !(lib.hasPrefix builtins.storeDir f)) (lib.attrValues cfg.credentialFiles);
-          message = "services.endoreg.registry.credentialFiles: every file must be an absolute path outside the Nix store (an age secret); a secret in the store is readable by everyone.";
-        }
-        {
-          assertion = lib.all
-            (n: builtins.match "[A-Za-z0-9_.-]+" n != null && n != "database-password" && !(lib.hasPrefix "token-" n))
-            (lib.attrNames cfg.credentialFiles);
-          message = "services.endoreg.registry.credentialFiles: names are credential names (letters, digits, `_.-`); `database-password` and `token-*` are those of database.passwordFile and tokenFiles.";
-        }
-        {
           assertion = pgLocal -> cfg.database.name == cfg.user;
           message = ''
             services.endoreg.registry: with a local PostgreSQL the database (database.name = "${cfg.database.name}")
@@ -322,7 +299,13 @@ in
           assertion = cfg.openFirewall -> !(isLoopback cfg.listenAddress);
           message = "services.endoreg.registry.openFirewall is set, but the registry listens on ${cfg.listenAddress}: set listenAddress to the address clients reach.";
         }
-      ];
+      ]
+      ++ credentials.assertions {
+        service = "services.endoreg.registry";
+        files = cfg.credentialFiles;
+        taken = n: n == "database-password" || lib.hasPrefix "token-" n;
+        takenText = "`database-password` and `token-*` are those of database.passwordFile and tokenFiles";
+      };
 
       environment.systemPackages = [ cfg.cliPackage admin ];
 

@@ -41,8 +41,9 @@ MODULE_FILES = [
     "tests/node.nix",
 ]
 # Not modules themselves: nixos-modules/default.nix and hosts/default.nix assemble modules;
-# nixos-modules/sandbox.nix is a systemd `serviceConfig` fragment the service modules merge.
-NOT_MODULES = ["nixos-modules/default.nix", "nixos-modules/sandbox.nix"]
+# nixos-modules/sandbox.nix is a systemd `serviceConfig` fragment the service modules merge;
+# nixos-modules/credentials.nix a library of functions they call (an option, LoadCredential entries, assertions).
+NOT_MODULES = ["nixos-modules/default.nix", "nixos-modules/sandbox.nix", "nixos-modules/credentials.nix"]
 # Files scanned for embedded modules (lambdas with module arguments, `modules = [ ... ]`, test nodes).
 SCANNED_FILES = MODULE_FILES + ["hosts/default.nix", "tests/*.nix"]
 
