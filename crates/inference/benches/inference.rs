@@ -29,7 +29,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use endoreg_inference::config::{ExecutionProvider, InferenceConfig, RuntimeConfig};
@@ -234,7 +233,7 @@ fn demo_video(path: &Path, frames: u64) {
 fn pipeline_frames_per_second(model: &Mutex<endoreg_inference::runtime::Model>, cfg: &InferenceConfig, video: &Path) -> (f64, usize) {
     let region = Region::Rect(Mask::for_video(&layout(), 1920, 1080).unwrap().keep);
     let t = Instant::now();
-    let (probs, stats) = pipeline::run(video, region, model, &cfg.pipeline, &Counters::default(), &AtomicBool::new(false)).unwrap();
+    let (probs, stats) = pipeline::run(video, region, model, &cfg.pipeline, &Counters::default(), &|| false).unwrap();
     let contract = model.lock().unwrap().contract.clone();
     let segments = postprocess::segments(&probs, &contract);
     (stats.predicted as f64 / t.elapsed().as_secs_f64(), segments.len())

@@ -126,7 +126,7 @@ async fn run(cli: Cli) -> Result<()> {
             let (probs, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
                 let probe = endoreg_media::video::probe::probe(&video)?;
                 let region = s.region(layout.as_ref(), probe.width, probe.height)?;
-                Ok(pipeline::run(&video, region, &s.model, &s.cfg.pipeline, &s.counters, &AtomicBool::new(false))?)
+                Ok(pipeline::run(&video, region, &s.model, &s.cfg.pipeline, &s.counters, &|| false)?)
             })
             .await??;
             let segments = postprocess::segments(&probs, &svc.contract);

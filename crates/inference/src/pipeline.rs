@@ -65,6 +65,10 @@ pub struct RunStats {
     pub model_seconds: f64,
 }
 
+/// Asked between frames, from the decoding thread: whether to stop (the worker is shutting down, or lost
+/// the job).
+pub type Cancel<'a> = dyn Fn() -> bool + Sync + 'a;
+
 /// Runs `model` on every `cfg.step`-th frame of the video at `path`, cropped to `region`.
 pub fn run(
     path: &Path,
@@ -72,7 +76,7 @@ pub fn run(
     model: &Mutex<Model>,
     cfg: &PipelineConfig,
     counters: &Counters,
-    cancel: &AtomicBool,
+    cancel: &Cancel<'_>,
 ) -> Result<(Probabilities, RunStats), PipelineError> {
     let poisoned = || PipelineError::Internal("the model lock is poisoned".into());
     let (contract, batch, per_frame) = {
@@ -101,7 +105,7 @@ fn run_stages(
     stage: ModelStage<'_>,
     cfg: &PipelineConfig,
     counters: &Counters,
-    cancel: &AtomicBool,
+    cancel: &Cancel<'_>,
 ) -> Result<(Probabilities, RunStats), PipelineError> {
     let started = Instant::now();
     let probe = endoreg_media::video::probe::probe(path)?;
@@ -159,7 +163,7 @@ fn run_stages(
         }
         let (values, predicted, model_seconds) = result?;
         // A stop that came after the last frame was decoded loses nothing: the result is whole.
-        if cancel.load(Ordering::Relaxed) && !reached_end {
+        if cancel() && !reached_end {
             return Err(PipelineError::Cancelled);
         }
         if decoded == 0 {
@@ -189,13 +193,13 @@ fn decode(
     step: u64,
     out: SyncSender<(u64, frame::Video)>,
     counters: &Counters,
-    cancel: &AtomicBool,
+    cancel: &Cancel<'_>,
     stop: &AtomicBool,
 ) -> Result<(u64, bool), PipelineError> {
     let mut src = FrameSource::open(path, threads)?;
     let mut index = 0u64;
     loop {
-        if cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+        if cancel() || stop.load(Ordering::Relaxed) {
             return Ok((index, false));
         }
         let mut f = frame::Video::empty();
@@ -314,7 +318,7 @@ mod tests {
             };
             let stage = ModelStage { contract, batch: 4, per_frame: 3 * 16 * 16, run: &mut run_batch };
             let cfg = PipelineConfig { step: 1, decode_threads: 1, preprocess_threads: 1, queue_frames: 1 };
-            let r = run_stages(&video, Region::Whole, stage, &cfg, &Counters::default(), &AtomicBool::new(false));
+            let r = run_stages(&video, Region::Whole, stage, &cfg, &Counters::default(), &|| false);
             let _ = done_tx.send(r.map(|(p, _)| p.header.rows));
         });
         let r = done.recv_timeout(Duration::from_secs(60)).expect("the pipeline hung after the model failed");

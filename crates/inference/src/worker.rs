@@ -138,7 +138,7 @@ impl Predictor {
         let region = self.service.region(layout.as_ref(), probe.width, probe.height)?;
         let (service, lease2) = (self.service.clone(), lease.clone());
         let result = tokio::task::spawn_blocking(move || {
-            pipeline::run(&path, region, &service.model, &service.cfg.pipeline, &service.counters, lease2.flag())
+            pipeline::run(&path, region, &service.model, &service.cfg.pipeline, &service.counters, &|| lease2.should_stop())
         })
         .await
         .map_err(|e| PipelineError::Internal(e.to_string()))?

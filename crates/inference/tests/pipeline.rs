@@ -5,7 +5,6 @@
 mod common;
 
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 
 use endoreg_inference::pipeline::{self, PipelineError};
 use endoreg_inference::postprocess;
@@ -26,11 +25,11 @@ fn every_step_th_frame_is_predicted_and_segments_come_back_in_frames() {
     let model = Mutex::new(load_model(&cfg).unwrap());
     let counters = Counters::default();
 
-    let (all, stats) = pipeline::run(&video, region(480, 270), &model, &cfg.pipeline, &counters, &AtomicBool::new(false)).unwrap();
+    let (all, stats) = pipeline::run(&video, region(480, 270), &model, &cfg.pipeline, &counters, &|| false).unwrap();
     assert_eq!((stats.decoded, stats.predicted, all.header.rows), (100, 100, 100));
 
     cfg.pipeline.step = 3;
-    let (some, stats) = pipeline::run(&video, region(480, 270), &model, &cfg.pipeline, &counters, &AtomicBool::new(false)).unwrap();
+    let (some, stats) = pipeline::run(&video, region(480, 270), &model, &cfg.pipeline, &counters, &|| false).unwrap();
     assert_eq!((stats.decoded, stats.predicted, some.header.step), (100, 34, 3));
     // Row r of the sparse run is frame 3r of the full one.
     for (r, row) in some.values.chunks(14).enumerate() {
@@ -54,7 +53,7 @@ fn a_video_without_frames_or_not_a_video_is_an_error_naming_it() {
     let cfg = common::config(dir.path());
     let model = Mutex::new(load_model(&cfg).unwrap());
     let counters = Counters::default();
-    let run = |path: &std::path::Path| pipeline::run(path, Region::Whole, &model, &cfg.pipeline, &counters, &AtomicBool::new(false));
+    let run = |path: &std::path::Path| pipeline::run(path, Region::Whole, &model, &cfg.pipeline, &counters, &|| false);
 
     // A container written without a single frame (MP4 then keeps no stream either).
     let empty = dir.path().join("empty.mp4");
@@ -86,7 +85,7 @@ fn a_crop_region_outside_the_frames_fails_the_run_without_a_panic() {
     let cfg = common::config(dir.path());
     let model = Mutex::new(load_model(&cfg).unwrap());
     let outside = Region::Rect(endoreg_media::video::mask::Rect { x: 400, y: 0, w: 200, h: 100 });
-    let e = pipeline::run(&video, outside, &model, &cfg.pipeline, &Counters::default(), &AtomicBool::new(false)).unwrap_err();
+    let e = pipeline::run(&video, outside, &model, &cfg.pipeline, &Counters::default(), &|| false).unwrap_err();
     assert!(e.to_string().contains("does not fit in the 480x270 picture"), "{e}");
 }
 
@@ -96,6 +95,6 @@ fn a_cancelled_run_stops_and_says_so() {
     let video = common::demo_video(dir.path(), "demo.mp4", 50);
     let cfg = common::config(dir.path());
     let model = Mutex::new(load_model(&cfg).unwrap());
-    let e = pipeline::run(&video, region(480, 270), &model, &cfg.pipeline, &Counters::default(), &AtomicBool::new(true)).unwrap_err();
+    let e = pipeline::run(&video, region(480, 270), &model, &cfg.pipeline, &Counters::default(), &|| true).unwrap_err();
     assert!(matches!(e, PipelineError::Cancelled), "{e}");
 }

@@ -21,9 +21,7 @@ pub trait JobFailure: std::fmt::Display {
 #[derive(Debug, Default)]
 pub struct Lease {
     lost: AtomicBool,
-    /// Lost, or the worker is shutting down: long work should stop (the job is then given back).
-    cancel: AtomicBool,
-    /// The worker's own stop flag (SIGTERM), for [`Lease::should_stop`] to see at once.
+    /// The worker's own stop flag (SIGTERM).
     stop: Arc<AtomicBool>,
 }
 
@@ -32,24 +30,14 @@ impl Lease {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Whether the work should stop now: the lease is lost or the worker is shutting down.
+    /// Whether the work should stop now: the lease is lost, or the worker is shutting down (the job is
+    /// then given back). Long work asks it between frames, from any thread.
     pub fn should_stop(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed) || self.stop.load(Ordering::Relaxed)
-    }
-
-    /// Set when the lease is lost or the worker is stopping (within [`STOP_POLL`] of the stop), for
-    /// blocking work that polls one flag from another thread.
-    pub fn flag(&self) -> &AtomicBool {
-        &self.cancel
-    }
-
-    fn lose(&self) {
-        self.lost.store(true, Ordering::Relaxed);
-        self.cancel.store(true, Ordering::Relaxed);
+        self.is_lost() || self.stop.load(Ordering::Relaxed)
     }
 }
 
-/// How often the heartbeat task looks at the worker's stop flag.
+/// How often an idle worker looks at its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// What a worker does with one claimed job.
@@ -116,24 +104,16 @@ impl JobLoop {
         let heartbeat = {
             let client = self.client.clone();
             let hb = JobHeartbeat { worker: self.worker.clone(), lease_secs: self.lease_secs };
-            let (lease, stop) = (lease.clone(), stop.clone());
+            let lease = lease.clone();
             let every = Duration::from_secs(u64::try_from(self.lease_secs / 3).unwrap_or(10).max(5));
             let id = job.id;
             tokio::spawn(async move {
-                let mut last = tokio::time::Instant::now();
                 loop {
-                    tokio::time::sleep(STOP_POLL).await;
-                    if stop.load(Ordering::Relaxed) {
-                        lease.cancel.store(true, Ordering::Relaxed);
-                    }
-                    if last.elapsed() < every {
-                        continue;
-                    }
-                    last = tokio::time::Instant::now();
+                    tokio::time::sleep(every).await;
                     match client.heartbeat(id, &hb).await {
                         Ok(_) => {}
                         Err(e) if e.status() == Some(409) => {
-                            lease.lose();
+                            lease.lost.store(true, Ordering::Relaxed);
                             return;
                         }
                         Err(e) => log::warn!("job {id}: heartbeat failed: {e}"),
@@ -227,7 +207,7 @@ mod tests {
         async fn handle(&self, _: &Job, lease: &Arc<Lease>) -> Result<(), Stopped> {
             let started = Instant::now();
             let outcome = loop {
-                if lease.flag().load(Ordering::Relaxed) {
+                if lease.should_stop() {
                     break if lease.is_lost() { "lost" } else { "stopped" };
                 }
                 if started.elapsed() > Duration::from_secs(10) {
