@@ -177,13 +177,15 @@
                 ];
                 # the inference tests run the demo model with nixpkgs' ONNX Runtime (CPU)
                 ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
-                # Skipped in the sandbox, run by .ci/run: they read the EndoregDB base data beside the
-                # checkout (../shared, not part of this repository) or need moto's S3 server.
+                # Skipped in the sandbox, run by .ci/run: they read EndoregDB's base data ($ENDOREG_BASE_DATA:
+                # ../shared beside the checkout, or the wheel .ci/base-data downloads) or need moto's S3 server.
                 cargoTestExtraArgs = lib.concatStringsSep " " [
                   "--workspace --"
                   "--skip an_operator_session_from_migrate_to_restore"
                   "--skip the_shared_tree_imports_with_the_independently_established_result"
                   "--skip other_tree_versions_are_read_and_their_problems_named"
+                  "--skip an_import_into_an_empty_database_creates_what_the_script_counted_and_again_nothing"
+                  "--skip import_endoreg_counts_what_it_wrote_names_its_problems_and_fails_only_when_strict"
                   "--skip round_trip_is_lossless"
                   "--skip s3_storage_keeps_the_local_guarantees"
                   # byte-identical to the output of the onnx version .ci/setup pins; nixpkgs' may differ

@@ -96,13 +96,15 @@ pub enum QueryCommand {
 pub enum KbCommand {
     /// Load our knowledge base: the built-in one, or the TOML files under DIR. All or nothing.
     Load { dir: Option<PathBuf> },
-    /// Import an EndoregDB base-data tree (endoreg_db/data), reporting every problem.
+    /// Import an EndoregDB base-data tree (endoreg_db/data), reporting every problem. Sound entries are
+    /// imported and the exit status is 0 even when there are problems, unless --strict.
     ImportEndoreg {
         dir: PathBuf,
-        /// Print {"counts": {DIR: N}, "problems": [...]} as JSON.
+        /// Print {"counts": {DIR: N}, "problems": [...], "outcome": ..., "written": {"total", "links", "regions", "kinds"}}
+        /// as JSON on stdout (the summary goes to stderr).
         #[arg(long)]
         json: bool,
-        /// Refuse to import anything if there is any problem.
+        /// Any problem refuses the whole import (nothing is written) and makes the exit status 1.
         #[arg(long)]
         strict: bool,
         /// Read and check only; write nothing.
@@ -276,11 +278,15 @@ async fn kb_command(db: &Db, command: KbCommand) -> Result<ExitCode> {
             };
             let started = std::time::Instant::now();
             let report = kb::load(db, &files).await?;
+            let w = &report.written;
             println!(
-                "knowledge base loaded: {} entries, {} links, {} regions in {} ms",
+                "knowledge base loaded: {} entries ({} created, {} updated, {} unchanged); {} links and {} regions written in {} ms",
                 report.entries,
-                report.written.links,
-                report.written.regions,
+                w.total.created,
+                w.total.updated,
+                w.total.unchanged,
+                w.links,
+                w.regions,
                 started.elapsed().as_millis()
             );
             Ok(ExitCode::SUCCESS)
@@ -290,27 +296,61 @@ async fn kb_command(db: &Db, command: KbCommand) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                let total: u64 = report.counts.values().filter_map(|v| v.as_u64()).sum();
-                println!("{:<48} {:>6}", "directory", "entries");
-                for (d, n) in &report.counts {
-                    println!("{d:<48} {n:>6}");
-                }
-                println!("{:<48} {total:>6}", "total");
-                for p in &report.problems {
-                    println!("problem: {p}");
-                }
-                match &report.written {
-                    Some(w) => println!(
-                        "imported: {} entries, {} links, {} regions; {} problem(s)",
-                        w.rows,
-                        w.links,
-                        w.regions,
-                        report.problems.len()
-                    ),
-                    None => println!("dry run: nothing written; {} problem(s)", report.problems.len()),
-                }
+                print_import_table(&report);
             }
-            Ok(ExitCode::SUCCESS)
+            // With --json the summary goes to stderr, so that stdout stays one JSON document.
+            let summary = import_summary(&report, strict, json);
+            if json {
+                eprintln!("{summary}");
+            } else {
+                println!("{summary}");
+            }
+            Ok(if strict && !report.problems.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
     }
+}
+
+fn print_import_table(report: &kb::ImportReport) {
+    let total: u64 = report.counts.values().filter_map(|v| v.as_u64()).sum();
+    println!("{:<48} {:>7} {:>7} {:>7} {:>9}", "directory", "entries", "created", "updated", "unchanged");
+    for (d, n) in &report.counts {
+        let n = n.as_u64().unwrap_or_default();
+        let tally = report.written.as_ref().zip(kb::endoreg_dir_table(d)).and_then(|(w, table)| w.kind(table));
+        match tally {
+            Some(t) => println!("{d:<48} {n:>7} {:>7} {:>7} {:>9}", t.created, t.updated, t.unchanged),
+            None => println!("{d:<48} {n:>7}"),
+        }
+    }
+    match &report.written {
+        Some(w) => println!("{:<48} {total:>7} {:>7} {:>7} {:>9}", "total", w.total.created, w.total.updated, w.total.unchanged),
+        None => println!("{:<48} {total:>7}", "total"),
+    }
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+}
+
+/// What happened, how many problems there were, and what `--strict` does about them.
+fn import_summary(report: &kb::ImportReport, strict: bool, json: bool) -> String {
+    let listed = if json { "listed in the JSON's \"problems\"" } else { "listed above" };
+    let what = match (&report.outcome, &report.written) {
+        (kb::Outcome::Imported, Some(w)) => format!(
+            "imported: {} created, {} updated, {} unchanged; {} links and {} regions written",
+            w.total.created, w.total.updated, w.total.unchanged, w.links, w.regions
+        ),
+        (kb::Outcome::Refused, _) => "refused (--strict): nothing written".to_owned(),
+        _ => "dry run: nothing written".to_owned(),
+    };
+    let n = report.problems.len();
+    let problems = if n == 0 {
+        "no problems".to_owned()
+    } else if strict {
+        format!("{n} problem(s), {listed}; exit status 1 (--strict)")
+    } else {
+        format!(
+            "{n} problem(s), {listed}: each says what was left out or kept. Exit status 0; with --strict any problem \
+             refuses the import and the exit status is 1"
+        )
+    };
+    format!("{what}\n{problems}")
 }

@@ -29,10 +29,57 @@ fn ok(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// EndoregDB's base data: `$ENDOREG_BASE_DATA` (`.ci/setup` sets it), else the shared folder beside the
+/// checkout.
 fn base_data() -> std::path::PathBuf {
-    std::env::var("ENDOREG_BASE_DATA")
+    let p = std::env::var("ENDOREG_BASE_DATA")
         .map(Into::into)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/endoreg-base-data"))
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/endoreg-base-data"));
+    assert!(p.is_dir(), "no EndoregDB base data at {}: `source .ci/setup` fetches it and sets ENDOREG_BASE_DATA", p.display());
+    p
+}
+
+/// What the independent reference script established for that tree.
+fn expected() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../registry/tests/data/endoreg-v0.7.0-expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn import_endoreg_counts_what_it_wrote_names_its_problems_and_fails_only_when_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&data, &["migrate"]);
+    let tree = base_data();
+    let tree = tree.to_str().unwrap();
+    let expected = expected();
+    let problems = expected["problems"].as_array().unwrap().len();
+    assert!(problems > 0);
+
+    // --strict: the report, nothing written, exit status 1; the summary says why.
+    let out = endoreg(&data, &["kb", "import-endoreg", tree, "--json", "--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&refused["outcome"], &refused["written"]), (&serde_json::json!("refused"), &serde_json::Value::Null));
+    assert_eq!(refused["problems"], expected["problems"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused (--strict): nothing written") && stderr.contains(&format!("{problems} problem(s)")), "{stderr}");
+
+    // Without it: the sound rest imported, exit status 0, and the summary names the count and --strict.
+    let text = ok(&data, &["kb", "import-endoreg", tree]);
+    let summary: Vec<&str> = text.lines().rev().take(2).collect();
+    assert!(summary[1].starts_with("imported: ") && summary[1].contains(" created, 0 updated, 0 unchanged"), "{text}");
+    assert!(summary[0].starts_with(&format!("{problems} problem(s), listed above")) && summary[0].contains("--strict"), "{text}");
+    let meta: Vec<&str> = text.lines().find(|l| l.starts_with("ai_model_meta ")).unwrap().split_whitespace().collect();
+    assert_eq!(meta, ["ai_model_meta", "1", "1", "0", "0"], "{text}");
+
+    // --json: what was written, per kind and in total; a second import finds everything as it is.
+    let again: serde_json::Value = serde_json::from_str(&ok(&data, &["kb", "import-endoreg", tree, "--json"])).unwrap();
+    let written = &again["written"];
+    let created: u64 = expected["created"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(written["total"], serde_json::json!({"created": 0, "updated": 0, "unchanged": created}), "{written}");
+    assert_eq!((&written["links"], &written["regions"]), (&serde_json::json!(0), &serde_json::json!(0)));
+    assert_eq!(written["kinds"]["ai_model_version"], serde_json::json!({"created": 0, "updated": 0, "unchanged": 1}));
 }
 
 #[test]
@@ -52,12 +99,9 @@ fn an_operator_session_from_migrate_to_restore() {
 
     let json = ok(&data, &["kb", "import-endoreg", base_data().to_str().unwrap(), "--json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../registry/tests/data/endoreg-v0.7.0-expected.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(report, expected);
+    let expected = expected();
+    assert_eq!((&report["counts"], &report["problems"]), (&expected["counts"], &expected["problems"]));
+    assert_eq!(report["outcome"], "imported");
 
     let token = ok(&data, &["token", "create", "--role", "researcher", "--name", "analysis"]);
     assert!(token.trim().starts_with("endoreg_"));

@@ -2,7 +2,7 @@
 //! registry`):
 //!
 //! - loading our knowledge base into a fresh database: < 300 ms;
-//! - importing EndoregDB's base-data tree (`../shared/endoreg-base-data`): < 1 s;
+//! - importing EndoregDB's base-data tree (`$ENDOREG_BASE_DATA`, see `.ci/base-data`): < 1 s;
 //! - with 10,000 patients × 3 examinations × 3 findings seeded, `GET /api/v1/patient-examinations/{id}`
 //!   (findings, classifications, interventions included) at 32 connections: ≥ 5,000 requests/s with
 //!   p99 < 20 ms, measured with `wrk` against the real server on loopback.
@@ -227,10 +227,13 @@ async fn serve_and_measure(db: Db, exams: i64, seconds: u64, dir: &Path) -> WrkR
     result
 }
 
+/// `$ENDOREG_BASE_DATA` (`.ci/setup` sets it), else the shared folder beside the checkout.
 fn base_data() -> PathBuf {
-    std::env::var("ENDOREG_BASE_DATA")
+    let p = std::env::var("ENDOREG_BASE_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/endoreg-base-data"))
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/endoreg-base-data"));
+    assert!(p.is_dir(), "no EndoregDB base data at {}: `source .ci/setup` fetches it and sets ENDOREG_BASE_DATA", p.display());
+    p
 }
 
 fn main() {

@@ -287,6 +287,13 @@ pub static KINDS: &[Kind] = &[
         .refs(&[r("model_type", "ai_model_type"), r("video_segmentation_labelset", "video_segmentation_label_set")]),
 ];
 
+/// EndoregDB's model metadata directory. Its entries (a model, a version, the label set that version
+/// predicts) are model versions, the table the inference worker registers its models in; that table is
+/// keyed by model and version rather than by name, so it is no kind of this list.
+pub const MODEL_META_DIR: &str = "ai_model_meta";
+/// Where model metadata goes.
+pub const MODEL_VERSION_TABLE: &str = "ai_model_version";
+
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
 }

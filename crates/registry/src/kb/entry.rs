@@ -42,6 +42,18 @@ impl Entry {
     }
 }
 
+/// One of EndoregDB's model metadata (`ai_model_meta`): a version of an AI model and the label set it
+/// predicts. Keyed by model and version rather than by name, so it is not a catalogue kind.
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub file: String,
+    pub index: usize,
+    /// EndoregDB's name of the metadata set; it also names the model when no `model` field does.
+    pub name: String,
+    /// Every field except `name`.
+    pub fields: Map<String, Value>,
+}
+
 /// What is wrong with an entry or a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +72,10 @@ pub enum ProblemKind {
     InvalidFile,
     /// A directory the format expects is absent.
     MissingDirectory,
+    /// A directory of the tree holds data that the registry does not import.
+    SkippedDirectory,
+    /// An entry contradicts what the database holds and may not replace it (a model version is immutable).
+    Conflict,
 }
 
 impl ProblemKind {
@@ -72,6 +88,8 @@ impl ProblemKind {
             ProblemKind::MissingName => "missing_name",
             ProblemKind::InvalidFile => "invalid_file",
             ProblemKind::MissingDirectory => "missing_directory",
+            ProblemKind::SkippedDirectory => "skipped_directory",
+            ProblemKind::Conflict => "conflict",
         }
     }
 }
@@ -90,6 +108,10 @@ pub struct Problem {
 impl Problem {
     pub fn for_entry(entry: &Entry, kind: ProblemKind, detail: impl Into<String>) -> Self {
         Problem { file: entry.file.clone(), entry: entry.label(), kind, detail: detail.into(), index: entry.index }
+    }
+
+    pub fn for_version(entry: &VersionEntry, kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Problem { file: entry.file.clone(), entry: entry.name.clone(), kind, detail: detail.into(), index: entry.index }
     }
 
     pub fn for_file(file: &str, kind: ProblemKind, detail: impl Into<String>) -> Self {

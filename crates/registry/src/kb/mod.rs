@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use entry::{Problem, ProblemKind};
-pub use store::Written;
+pub use store::{Tally, Written};
 
 use crate::db::{Db, DbError};
 
@@ -46,41 +46,66 @@ pub struct LoadReport {
 pub async fn load(db: &Db, files: &ours::Files) -> Result<LoadReport, KbError> {
     let (entries, mut problems) = ours::parse(files);
     let n = entries.len();
-    let existing = store::existing_names(db).await?;
-    let resolved = resolve::resolve(entries, &existing);
+    let existing = store::existing(db).await?;
+    let resolved = resolve::resolve(entries, Vec::new(), &existing);
     problems.extend(resolved.problems);
     if !problems.is_empty() {
         entry::sort_problems(&mut problems);
         return Err(KbError::Invalid(problems));
     }
-    let written = store::store(db, &resolved.rows).await?;
+    let written = store::store(db, &resolved.rows, &resolved.versions).await?;
     Ok(LoadReport { entries: n, written })
+}
+
+/// What became of an EndoregDB import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The sound entries were written; problems, if any, name what was left out.
+    Imported,
+    /// Checked only; nothing written.
+    DryRun,
+    /// Strict and with problems: nothing written.
+    Refused,
 }
 
 /// The result of an EndoregDB import, in the shape `endoreg kb import-endoreg --json` prints.
 #[derive(Debug, Serialize)]
 pub struct ImportReport {
-    /// Entries read per directory of the tree, in EndoregDB's load order.
+    /// Entries read per directory of the tree, in EndoregDB's load order (model metadata last).
     pub counts: serde_json::Map<String, serde_json::Value>,
     pub problems: Vec<Problem>,
-    #[serde(skip)]
+    pub outcome: Outcome,
+    /// What was written; `None` unless the outcome is [`Outcome::Imported`].
     pub written: Option<Written>,
 }
 
 /// Imports an EndoregDB base-data tree. Sound entries are written in one transaction; every dangling
-/// reference, duplicate name, unknown field and malformed value is reported one by one. With `strict`,
-/// any problem aborts before anything is written; with `dry_run`, nothing is written either way.
+/// reference, duplicate name, unknown field, malformed value, conflicting model version and directory
+/// that is not imported is reported one by one. With `strict`, any problem refuses the import
+/// ([`Outcome::Refused`]); with `dry_run`, nothing is written either way.
 pub async fn import_endoreg(db: &Db, root: &Path, strict: bool, dry_run: bool) -> Result<ImportReport, KbError> {
     let tree = endoreg::read_tree(root)?;
-    let existing = store::existing_names(db).await?;
-    let resolved = resolve::resolve(tree.entries, &existing);
+    let existing = store::existing(db).await?;
+    let resolved = resolve::resolve(tree.entries, tree.versions, &existing);
     let mut problems = tree.problems;
     problems.extend(resolved.problems);
     entry::sort_problems(&mut problems);
     let counts = tree.counts.into_iter().map(|(d, n)| (d, serde_json::Value::from(n))).collect();
-    if strict && !problems.is_empty() {
-        return Err(KbError::Invalid(problems));
+    let (outcome, written) = if dry_run {
+        (Outcome::DryRun, None)
+    } else if strict && !problems.is_empty() {
+        (Outcome::Refused, None)
+    } else {
+        (Outcome::Imported, Some(store::store(db, &resolved.rows, &resolved.versions).await?))
+    };
+    Ok(ImportReport { counts, problems, outcome, written })
+}
+
+/// The table an EndoregDB directory is imported into, if any.
+pub fn endoreg_dir_table(dir: &str) -> Option<&'static str> {
+    if dir == catalogue::MODEL_META_DIR {
+        return Some(catalogue::MODEL_VERSION_TABLE);
     }
-    let written = if dry_run { None } else { Some(store::store(db, &resolved.rows).await?) };
-    Ok(ImportReport { counts, problems, written })
+    catalogue::KINDS.iter().find(|k| k.endoreg_dir == Some(dir)).map(|k| k.name)
 }

@@ -2,6 +2,9 @@
 //! values are type-checked, duplicate definitions are merged (and reported), and every reference is
 //! checked against the names defined in the input or already in the database.
 //!
+//! EndoregDB's model metadata become [`VersionRow`]s: a model version is immutable, so one that the
+//! database holds with another label set or other metadata is a conflict, never replaced.
+//!
 //! The result is a list of [`Row`]s ready to be written and the list of problems. Whether problems are
 //! fatal is the caller's decision: our own knowledge base refuses to load with any, the EndoregDB importer
 //! reports them and loads what is sound.
@@ -11,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::catalogue::{KINDS, Kind, REGION_KINDS, TRANSLATIONS};
-use super::entry::{Entry, Problem, ProblemKind};
+use super::entry::{Entry, Problem, ProblemKind, VersionEntry};
 use crate::db::schema::ColType;
 
 pub use endoreg_common::api::Region;
@@ -32,17 +35,45 @@ pub struct Row {
     pub regions: Option<Vec<Region>>,
 }
 
+/// A model version to be written: EndoregDB's model metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRow {
+    /// The `ai_model` it is a version of.
+    pub model: String,
+    pub version: String,
+    /// The `label_set` it predicts.
+    pub label_set: String,
+    /// `endoreg_model_meta` (the metadata set's name) and every other field of the entry.
+    pub metadata: Value,
+}
+
 /// Names already stored, per kind (so that a partial load may refer to entries loaded earlier).
 pub type ExistingNames = HashMap<&'static str, HashSet<String>>;
 
+/// A stored model version: its label set and metadata, by model name and version.
+pub type ExistingVersions = HashMap<(String, String), (Option<String>, Value)>;
+
+/// What the database holds that an input may refer to or collide with.
+#[derive(Debug, Default)]
+pub struct Existing {
+    pub names: ExistingNames,
+    pub versions: ExistingVersions,
+}
+
 pub struct Resolved {
     pub rows: Vec<Row>,
+    pub versions: Vec<VersionRow>,
     pub problems: Vec<Problem>,
 }
 
+/// Model metadata fields EndoregDB's `ModelMeta` has besides its name, version, model and label set;
+/// kept in the version's metadata.
+const VERSION_METADATA: [&str; 10] =
+    ["activation", "mean", "std", "size_x", "size_y", "axes", "batchsize", "num_workers", "weights", "description"];
+
 /// Merges duplicates, validates fields and checks references. Rows come out in catalogue order, then in
-/// input order within a kind.
-pub fn resolve(entries: Vec<Entry>, existing: &ExistingNames) -> Resolved {
+/// input order within a kind; versions in input order.
+pub fn resolve(entries: Vec<Entry>, versions: Vec<VersionEntry>, existing: &Existing) -> Resolved {
     let mut problems = Vec::new();
 
     // Merge duplicate definitions field by field, the later definition winning (EndoregDB's semantics:
@@ -66,7 +97,7 @@ pub fn resolve(entries: Vec<Entry>, existing: &ExistingNames) -> Resolved {
     }
 
     let defined: HashSet<(&str, &str)> = merged.iter().map(|e| (e.kind.name, e.name.as_str())).collect();
-    let exists = |kind: &str, name: &str| defined.contains(&(kind, name)) || existing.get(kind).is_some_and(|s| s.contains(name));
+    let exists = |kind: &str, name: &str| defined.contains(&(kind, name)) || existing.names.get(kind).is_some_and(|s| s.contains(name));
 
     let mut rows = Vec::with_capacity(merged.len());
     for entry in &merged {
@@ -74,7 +105,116 @@ pub fn resolve(entries: Vec<Entry>, existing: &ExistingNames) -> Resolved {
     }
     let order: HashMap<&str, usize> = KINDS.iter().enumerate().map(|(i, k)| (k.name, i)).collect();
     rows.sort_by_key(|r| order[r.kind.name]);
-    Resolved { rows, problems }
+    let versions = resolve_versions(versions, &exists, &existing.versions, &mut problems);
+    Resolved { rows, versions, problems }
+}
+
+/// Model metadata → model versions. The model is the `model` field or, as in EndoregDB's own
+/// `create_multilabel_model_meta` (which names the metadata after its model), the entry's name. A version
+/// whose model or label set does not exist, or that contradicts a stored version, is not imported; a
+/// version defined twice takes its later definition.
+fn resolve_versions(
+    entries: Vec<VersionEntry>,
+    exists: &dyn Fn(&str, &str) -> bool,
+    stored: &ExistingVersions,
+    problems: &mut Vec<Problem>,
+) -> Vec<VersionRow> {
+    let label = |target: &str| super::catalogue::kind(target).and_then(|k| k.endoreg_dir).unwrap_or("?");
+    let mut out: Vec<(VersionEntry, VersionRow)> = Vec::new();
+    for entry in entries {
+        let invalid = |detail: String| Problem::for_version(&entry, ProblemKind::InvalidValue, detail);
+        let mut metadata = Map::new();
+        metadata.insert("endoreg_model_meta".into(), Value::String(entry.name.clone()));
+        let (mut model, mut version, mut label_set) = (Some(entry.name.clone()), None, None);
+        let mut sound = true;
+        for (field, value) in &entry.fields {
+            match (field.as_str(), value) {
+                ("version", Value::Number(n)) if n.is_i64() => version = Some(n.to_string()),
+                ("version", Value::String(v)) if !v.trim().is_empty() && v.trim().len() <= 100 => version = Some(v.trim().to_owned()),
+                ("version", other) => {
+                    problems
+                        .push(invalid(format!("version: expected an integer or text of 1 to 100 characters, found {}", type_name(other))));
+                    sound = false;
+                }
+                ("model", Value::String(m)) => model = Some(m.clone()),
+                ("labelset", Value::String(l)) => label_set = Some(l.clone()),
+                ("model" | "labelset", other) => {
+                    problems.push(invalid(format!("{field}: expected a name, found {}", type_name(other))));
+                    sound = false;
+                }
+                (f, v) => {
+                    if !VERSION_METADATA.contains(&f) {
+                        problems.push(Problem::for_version(
+                            &entry,
+                            ProblemKind::UnknownField,
+                            format!("field `{f}` is not part of model metadata; kept in the version's metadata"),
+                        ));
+                    }
+                    if !v.is_null() {
+                        metadata.insert(f.to_owned(), v.clone());
+                    }
+                }
+            }
+        }
+        if sound && !entry.fields.contains_key("version") {
+            problems.push(invalid("version: missing; the version is not imported".into()));
+            sound = false;
+        }
+        if sound && !entry.fields.contains_key("labelset") {
+            problems.push(invalid("labelset: missing (the label set this version predicts); the version is not imported".into()));
+            sound = false;
+        }
+        let (Some(model), Some(version), Some(label_set), true) = (model, version, label_set, sound) else {
+            continue;
+        };
+        let row = VersionRow { model, version, label_set, metadata: Value::Object(metadata) };
+        match out.iter().position(|(_, r)| r.model == row.model && r.version == row.version) {
+            Some(i) => {
+                problems.push(Problem::for_version(
+                    &entry,
+                    ProblemKind::DuplicateName,
+                    format!("model {} version {} also defined in {}", row.model, row.version, out[i].0.file),
+                ));
+                out[i] = (entry, row);
+            }
+            None => out.push((entry, row)),
+        }
+    }
+
+    let mut rows = Vec::with_capacity(out.len());
+    for (entry, row) in out {
+        let mut sound = true;
+        for (field, target, name) in [("model", "ai_model", &row.model), ("labelset", "label_set", &row.label_set)] {
+            if !exists(target, name) {
+                problems.push(Problem::for_version(
+                    &entry,
+                    ProblemKind::DanglingReference,
+                    format!("{field} -> {}:{name} does not exist; the version is not imported", label(target)),
+                ));
+                sound = false;
+            }
+        }
+        if let Some((label_set, metadata)) = stored.get(&(row.model.clone(), row.version.clone()))
+            && (label_set.as_deref() != Some(row.label_set.as_str()) || *metadata != row.metadata)
+        {
+            problems.push(Problem::for_version(
+                &entry,
+                ProblemKind::Conflict,
+                format!(
+                    "model {} version {} is already registered with label set {} and metadata {metadata}; a version never changes: \
+                     give a changed model a new version; not imported",
+                    row.model,
+                    row.version,
+                    label_set.as_deref().unwrap_or("(none)")
+                ),
+            ));
+            sound = false;
+        }
+        if sound {
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 fn validate(entry: &Entry, exists: &dyn Fn(&str, &str) -> bool, problems: &mut Vec<Problem>) -> Row {

@@ -10,10 +10,28 @@ endoreg importer. It reproduces which files `manage.py load_base_db_data`
     target model is loaded from (after reading the WHOLE tree, i.e. load order
     does not matter here);
   * duplicate_name: the second and later definitions of a `name` inside one
-    model's directory.
+    model's directory;
+  * skipped_directory: a directory of the tree that holds *.yaml files of its
+    own but is read by no step of the plan (walked independently of the plan,
+    so a directory nobody thought of is still named).
+
+Beyond load_base_db_data, the plan has one more step: the model metadata
+(ModelMeta, directory ai_model_meta). EndoregDB v0.7.0 (its data is that of the
+endoreg-db 0.8.1 wheel) defines ModelMeta and ships its YAML, but the ModelMeta
+step of load_ai_model_data is commented out; endoreg imports it as model
+versions. A ModelMeta is keyed by (model, version), not by name: `model` names
+an AiModel and defaults to the metadata's own name, as EndoregDB's
+create_multilabel_model_meta does (meta_name=model_name); `labelset` names a
+LabelSet. A ModelMeta with a dangling reference is not imported at all (the
+detail says so); of one defined twice the later definition counts.
+
+"created" is what an import into an empty database creates per directory:
+the distinct names (ModelMeta: the distinct (model, version) pairs with a
+version and a labelset whose references all exist).
 
 Usage:  python3 endoreg_reference_count.py TREE  > endoreg-v0.7.0-expected.json
-stdout: JSON {"counts": {DIR: N}, "problems": [{file, entry, kind, detail}]}
+stdout: JSON {"counts": {DIR: N}, "created": {DIR: N},
+              "problems": [{file, entry, kind, detail}]}
 stderr: human summary (plus notes on EndoregDB load-order failures, which are
         informational only and not part of the JSON).
 
@@ -169,6 +187,10 @@ PLAN = [
     ("load_ai_model_data", "AiModel", "ai_model",
      [("video_segmentation_labelset", "VideoSegmentationLabelSet"),
       ("model_type", "ModelType")]),
+    # Not in load_base_db_data (see the docstring); its fk pairs are handled by
+    # model_meta_problems(), because `model` has a default.
+    (None, "ModelMeta", "ai_model_meta",
+     [("labelset", "LabelSet"), ("model", "AiModel")]),
 ]
 
 
@@ -235,6 +257,67 @@ def read_tree(tree):
     return counts, entries, files_read
 
 
+def skipped_directories(tree, planned):
+    """Directories (relative, '/'-separated, the root as '.') holding *.yaml
+    files of their own that no plan step reads: [(dir, number of files)]."""
+    out = []
+    for here, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        rel = os.path.relpath(here, tree).replace(os.sep, "/")
+        n = sum(1 for f in filenames
+                if f.endswith(".yaml") and os.path.isfile(os.path.join(here, f)))
+        if n and rel not in planned:
+            out.append((rel, n))
+    return out
+
+
+def meta_version(value):
+    """A ModelMeta version as text, or None if it is not an integer or text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def model_meta_problems(entries, exists, dirs):
+    """Duplicates and dangling references of ModelMeta entries.
+    Returns (problems, number of versions an empty database gets)."""
+    problems = []
+    survivors = OrderedDict()   # (model, version) -> entry, later wins
+    first_file = {}
+    for e in entries:
+        f = e["fields"]
+        version = meta_version(f.get("version"))
+        model = f.get("model", e["name"])
+        if not (isinstance(e["name"], str) and isinstance(model, str)
+                and isinstance(f.get("labelset"), str) and version is not None):
+            continue
+        key = (model, version)
+        if key in first_file:
+            problems.append((e["file"], e["index"], "duplicate_name",
+                             f"model {key[0]} version {key[1]} also defined in "
+                             f"{first_file[key]}", key_text(e["name"])))
+        else:
+            first_file[key] = e["file"]
+        survivors[key] = e
+    created = 0
+    for (model, _version), e in survivors.items():
+        sound = True
+        for field, target, value in (("model", "AiModel", model),
+                                     ("labelset", "LabelSet", e["fields"]["labelset"])):
+            if not exists(target, value):
+                problems.append((e["file"], e["index"], "dangling_reference",
+                                 f"{field} -> {dirs[target]}:{key_text(value)} does not "
+                                 f"exist; the version is not imported",
+                                 key_text(e["name"])))
+                sound = False
+        created += sound
+    return problems, created
+
+
 def main(argv):
     if len(argv) != 2:
         note("usage: reference_count.py TREE")
@@ -248,6 +331,10 @@ def main(argv):
     dir_of_step = [p[2] for p in PLAN]
 
     problems = []
+
+    meta_step = next(i for i, p in enumerate(PLAN) if p[1] == "ModelMeta")
+    metas = [e for e in entries if e["step"] == meta_step]
+    entries = [e for e in entries if e["step"] != meta_step]
 
     # Names per directory; duplicate detection in processing order.
     first_def = {}          # (dir, name) -> file of first definition
@@ -296,9 +383,23 @@ def main(argv):
         if e["name"] is not None:
             loaded_so_far.setdefault(model, set()).add(e["name"])
 
+    meta_problems, meta_created = model_meta_problems(
+        metas, exists, {m: d[0] for m, d in model_dirs.items()})
+    problems.extend(meta_problems)
+
+    for rel_dir, n in skipped_directories(tree, set(dir_of_step)):
+        problems.append((rel_dir, 0, "skipped_directory",
+                         f"{n} YAML file(s) here are not imported: the registry has "
+                         f"no kind for this directory", ""))
+
+    created = OrderedDict(
+        (d, len(names_in_dir.get(d, ()))) for d in counts if d != PLAN[meta_step][2])
+    created[PLAN[meta_step][2]] = meta_created
+
     problems.sort(key=lambda p: (p[0], p[1], p[2], p[3]))
     out = {
         "counts": counts,
+        "created": created,
         "problems": [
             {"file": f, "entry": label, "kind": kind, "detail": detail}
             for (f, _i, kind, detail, label) in problems
@@ -316,7 +417,8 @@ def main(argv):
         note(f"  {rel_dir:48s} {n:5d}")
     note(f"problems: {len(problems)} "
          f"(dangling_reference: {kinds.get('dangling_reference', 0)}, "
-         f"duplicate_name: {kinds.get('duplicate_name', 0)})")
+         f"duplicate_name: {kinds.get('duplicate_name', 0)}, "
+         f"skipped_directory: {kinds.get('skipped_directory', 0)})")
     for f, _i, kind, detail, label in problems:
         note(f"  {kind:18s} {f} [{label}] {detail}")
     if null_fks:

@@ -28,6 +28,10 @@ async fn loading_twice_changes_nothing(app: TestApp) {
     let paris_before = terminology::get(&app.db, "finding_classification", "paris").await.unwrap();
     let report = kb::load(&app.db, &Files::builtin()).await.unwrap();
     assert!(report.entries > 300, "{report:?}");
+    // Nothing was written, and the report says so.
+    let w = &report.written;
+    assert_eq!(w.total, kb::Tally { created: 0, updated: 0, unchanged: report.entries }, "{w:?}");
+    assert_eq!((w.links, w.regions), (0, 0), "{w:?}");
     assert_eq!(before, counts(&app).await);
     assert_eq!(paris_before, terminology::get(&app.db, "finding_classification", "paris").await.unwrap());
 }

@@ -216,8 +216,8 @@ impl TestApp {
     }
 }
 
-/// The EndoregDB base-data tree beside the checkout (`../shared/endoreg-base-data`), or
-/// `$ENDOREG_BASE_DATA`.
+/// EndoregDB's base-data tree: `$ENDOREG_BASE_DATA` (`.ci/setup` sets it, fetching the tree where there is
+/// no shared copy), else the shared folder beside the checkout (`../shared/endoreg-base-data`).
 pub fn endoreg_base_data() -> std::path::PathBuf {
     if let Ok(p) = std::env::var("ENDOREG_BASE_DATA") {
         return p.into();
@@ -225,7 +225,7 @@ pub fn endoreg_base_data() -> std::path::PathBuf {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/endoreg-base-data");
     assert!(
         p.is_dir(),
-        "the EndoregDB base data is expected at {} (the shared/ folder beside the checkout) or in $ENDOREG_BASE_DATA",
+        "no EndoregDB base data at {} (the shared/ folder beside the checkout) and no $ENDOREG_BASE_DATA: `source .ci/setup` fetches it and sets the variable",
         p.display()
     );
     p
