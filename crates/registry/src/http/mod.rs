@@ -5,10 +5,12 @@
 //! - [`auth`]: bearer tokens and the deny-by-default permission check, for every protected route.
 //! - [`extract`]: strict JSON/query/path/If-Match extractors whose errors are problems.
 //! - [`error`]: service errors → RFC 9457 problems, in one place.
+//! - [`multipart`]: upload bodies, their limits enforced while they arrive.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod multipart;
 pub mod policy;
 pub mod respond;
 pub mod routes;
