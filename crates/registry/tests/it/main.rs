@@ -9,6 +9,7 @@ mod access;
 mod api;
 mod backup;
 mod bad_input;
+mod connections;
 mod endoreg_import;
 mod jobs;
 mod kb;
