@@ -13,5 +13,6 @@ mod connections;
 mod endoreg_import;
 mod jobs;
 mod kb;
+mod modes;
 mod schema;
 mod uploads;
