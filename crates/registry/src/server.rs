@@ -170,8 +170,11 @@ impl Clients {
 
     fn admit(&self, addr: IpAddr) -> Option<Slot> {
         let client = match addr {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)),
+            // An IPv4 client of a dual-stack socket is that IPv4 address.
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            },
             v4 => v4,
         };
         let mut open = locked(&self.open);
@@ -229,4 +232,25 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     log::info!("shutdown requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_counted_by_address_an_ipv6_client_by_its_network() {
+        let clients = Clients::new(1);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let first = clients.admit(ip("2001:db8::1")).unwrap();
+        assert!(clients.admit(ip("2001:db8::ffff:2")).is_none(), "the same /64");
+        let _other = clients.admit(ip("2001:db8:0:1::1")).unwrap();
+        let v4 = clients.admit(ip("192.0.2.7")).unwrap();
+        assert!(clients.admit(ip("::ffff:192.0.2.7")).is_none(), "the same IPv4 client through a dual-stack socket");
+        drop(first);
+        drop(v4);
+        assert!(clients.admit(ip("2001:db8::2")).is_some());
+        assert!(clients.admit(ip("::ffff:192.0.2.7")).is_some());
+        assert_eq!(locked(&clients.open).len(), 1, "places are freed, and empty entries removed");
+    }
 }
