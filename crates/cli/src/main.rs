@@ -26,6 +26,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    endoreg_common::process::private_files();
     let cli = Cli::parse();
     endoreg_common::logging::init(log::LevelFilter::Warn);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -166,7 +166,7 @@ pub fn local_key(path: &Path) -> Result<(Recipients, Identities), StorageError> 
     if !path.exists() {
         use age::secrecy::ExposeSecret;
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        crate::process::create_private_dir(dir).map_err(io(format!("cannot create {}", dir.display())))?;
         let identity = age::x25519::Identity::generate();
         let text = format!(
             "# endoreg: key of raw uploads on this machine; without it they cannot be read.\n# public key: {}\n{}\n",
@@ -242,7 +242,7 @@ impl Store {
         match cfg {
             StorageConfig::Local { root } => {
                 let root = if root.is_absolute() { root.clone() } else { base.join(root) };
-                std::fs::create_dir_all(&root).map_err(io(format!("cannot create storage directory {}", root.display())))?;
+                crate::process::create_private_dir(&root).map_err(io(format!("cannot create storage directory {}", root.display())))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
                 Ok(Store { inner: Arc::new(fs), describe: format!("local {}", root.display()) })
             }

@@ -87,6 +87,15 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// A request that takes longer is answered 503.
     pub request_timeout_secs: u64,
+    /// A connection that has not sent a request's complete headers within this time is closed (also an
+    /// idle kept-alive connection, counted from its last response).
+    pub header_read_timeout_secs: u64,
+    /// A request whose body stops arriving for this long is answered 408 (a client that announced more
+    /// than it sends). Shorter than `request_timeout_secs`, or that answers first.
+    pub body_read_timeout_secs: u64,
+    /// Open connections one client address may hold; further ones are answered 429 and closed. Behind a
+    /// reverse proxy every client has the proxy's address: raise it there.
+    pub max_connections_per_client: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,7 +139,14 @@ impl Default for DatabaseConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024, request_timeout_secs: 30 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 15,
+            max_connections_per_client: 128,
+        }
     }
 }
 
@@ -170,6 +186,11 @@ impl RegistryConfig {
         }
         if self.http.max_body_bytes < 1024 {
             return Err(ConfigError::Check("http.max_body_bytes must be at least 1024".into()));
+        }
+        if self.http.header_read_timeout_secs == 0 || self.http.body_read_timeout_secs == 0 || self.http.max_connections_per_client == 0 {
+            return Err(ConfigError::Check(
+                "http.header_read_timeout_secs, http.body_read_timeout_secs and http.max_connections_per_client must be at least 1".into(),
+            ));
         }
         for t in &self.auth.token_files {
             t.role

@@ -17,6 +17,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    endoreg_common::process::private_files();
     let args = Args::parse();
     endoreg_common::logging::init(log::LevelFilter::Info);
     let cfg = match RegistryConfig::load(args.config.as_deref()) {

@@ -102,11 +102,9 @@ impl Db {
                     // exists; the cost is on writes only.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(30));
-                if let Some(parent) = opts.get_filename().parent()
-                    && !parent.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| DbError::Config(format!("cannot create database directory {}: {e}", parent.display())))?;
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                if !in_memory {
+                    create_private_sqlite(opts.get_filename())?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
@@ -207,6 +205,50 @@ impl Db {
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
     }
+}
+
+/// Creates a missing SQLite database as an empty file of mode 0600 (and its directory, 0700) before SQLite
+/// opens it: SQLite would create it readable by everyone the umask allows, and gives its `-wal` and `-shm`
+/// files the mode of the database. An existing database readable by others is made private, with a warning.
+fn create_private_sqlite(path: &std::path::Path) -> Result<(), DbError> {
+    let fail = |what: &str, e: std::io::Error| DbError::Config(format!("cannot create {what} {}: {e}", path.display()));
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        endoreg_common::process::create_private_dir(parent).map_err(|e| fail("the directory of", e))?;
+    }
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    match create.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            for file in [path.to_owned(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+                use std::os::unix::fs::PermissionsExt;
+                let Ok(meta) = std::fs::metadata(&file) else { continue };
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700)) {
+                        Ok(()) => {
+                            log::warn!("{} was readable by other users (mode {mode:o}); it is now {:o}", file.display(), mode & 0o700)
+                        }
+                        Err(e) => log::warn!("{} is readable by other users (mode {mode:o}) and cannot be changed: {e}", file.display()),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(fail("the database", e)),
+    }
+}
+
+#[cfg(unix)]
+fn sidecar(db: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 /// Beginning a transaction that will write. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`):

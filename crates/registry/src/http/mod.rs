@@ -5,22 +5,30 @@
 //! - [`auth`]: bearer tokens and the deny-by-default permission check, for every protected route.
 //! - [`extract`]: strict JSON/query/path/If-Match extractors whose errors are problems.
 //! - [`error`]: service errors → RFC 9457 problems, in one place.
+//! - [`multipart`]: upload bodies, their limits enforced while they arrive.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod multipart;
 pub mod policy;
 pub mod respond;
 pub mod routes;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use http_body::{Frame, SizeHint};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -74,6 +82,7 @@ pub fn router(db: Db, config: &RegistryConfig) -> Result<Router, ConfigError> {
             Timeouts {
                 request: Duration::from_secs(config.http.request_timeout_secs),
                 upload: Duration::from_secs(config.upload.timeout_secs),
+                body_idle: Duration::from_secs(config.http.body_read_timeout_secs),
             },
             timeouts,
         ))
@@ -117,14 +126,71 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
 struct Timeouts {
     request: Duration,
     upload: Duration,
+    /// The longest a request body may stop arriving.
+    body_idle: Duration,
 }
 
-/// Answers 503 when a request takes too long; uploads of large videos get their own, longer limit.
+/// Answers 503 when a request takes too long (uploads of large videos get their own, longer limit), and
+/// 408 when its body stops arriving: whatever the handler made of the broken body (a 400 for a body it
+/// could not read), the client is told that it was too slow.
 async fn timeouts(axum::extract::State(t): axum::extract::State<Timeouts>, req: Request, next: Next) -> Response {
     let limit = if req.uri().path() == "/api/v1/uploads" { t.upload } else { t.request };
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let stalled = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| Body::new(IdleTimeout { inner: body, idle: t.body_idle, sleep: None, stalled: stalled.clone() }));
+    let res = tokio::time::timeout(limit, next.run(req)).await;
+    if stalled.load(Ordering::Relaxed) {
+        let problem = endoreg_common::problem::Problem::new("request_timeout", "Request timeout", 408).with_detail(format!(
+            "the request body stopped arriving: nothing came for {} s (http.body_read_timeout_secs); send the whole body the request announces",
+            t.body_idle.as_secs()
+        ));
+        let mut res = error::problem_response(problem);
+        // The rest of the body may still come; the connection is not reused.
+        res.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return res;
+    }
+    match res {
         Ok(res) => res,
         Err(_) => error::problem_response(error::for_status(StatusCode::SERVICE_UNAVAILABLE)),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stopped arriving for {0:?}")]
+struct BodyStalled(Duration);
+
+/// A request body that fails when no data arrives for `idle` while it is being read.
+struct IdleTimeout {
+    inner: Body,
+    idle: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl HttpBody for IdleTimeout {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.sleep = None;
+            return Poll::Ready(frame);
+        }
+        let idle = this.idle;
+        let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            this.stalled.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new(BodyStalled(idle)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

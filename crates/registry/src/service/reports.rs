@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use endoreg_common::api::{Page, Paging, Report, ReportCreate, ReportFilter, ReportPatch, StateChange};
 
 use crate::db::Db;
-use crate::db::exec::One;
+use crate::db::exec::{One, Tx};
 use crate::params;
 
 use super::state::ReportState;
@@ -76,6 +76,23 @@ pub async fn list(db: &Db, filter: &ReportFilter, paging: &Paging) -> Result<Pag
 }
 
 pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
+    let new = check_create(db, input).await?;
+    let mut tx = db.begin().await?;
+    let id = create_in(&mut tx, &new).await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
+/// A report [`check_create`] accepted, its references resolved.
+pub struct NewReport<'a> {
+    input: &'a ReportCreate,
+    center: Option<i64>,
+    pdf_type: Option<i64>,
+}
+
+/// The checks of [`create`], run before the transaction [`create_in`] writes in (see
+/// [`super::videos::check_create`]).
+pub async fn check_create<'a>(db: &Db, input: &'a ReportCreate) -> Result<NewReport<'a>> {
     let mut checks = Checks::default();
     let center = terms::require(db, &mut checks, "center", &input.center, "/center").await?;
     let pdf_type = match &input.pdf_type {
@@ -90,8 +107,15 @@ pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
         checks.add("/size_bytes", "must not be negative");
     }
     checks.finish()?;
+    Ok(NewReport { input, center, pdf_type })
+}
+
+/// Inserts a checked report in the caller's transaction (an upload: with its identity and job).
+/// `Conflict` when the content is registered already.
+pub async fn create_in(tx: &mut Tx, new: &NewReport<'_>) -> Result<i64> {
+    let NewReport { input, center, pdf_type } = *new;
     let now = super::now();
-    let inserted: Option<One<i64>> = db
+    let inserted: Option<One<i64>> = tx
         .fetch_optional(
             "INSERT INTO report_document (center_id, patient_examination_id, pdf_type_id, sha256, size_bytes, state, raw_key, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 'uploaded', $6, 1, $7, $7) ON CONFLICT (sha256) DO NOTHING RETURNING id",
@@ -99,9 +123,9 @@ pub async fn create(db: &Db, input: &ReportCreate) -> Result<Report> {
         )
         .await?;
     match inserted {
-        Some(One(id)) => get(db, id).await,
+        Some(One(id)) => Ok(id),
         None => {
-            let One(existing): One<i64> = db.fetch_one("SELECT id FROM report_document WHERE sha256 = $1", params![&input.sha256]).await?;
+            let One(existing): One<i64> = tx.fetch_one("SELECT id FROM report_document WHERE sha256 = $1", params![&input.sha256]).await?;
             Err(ServiceError::Conflict(format!("this report is already registered as report {existing}")))
         }
     }

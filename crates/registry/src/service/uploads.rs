@@ -2,7 +2,7 @@
 //! video or report, identity and job it becomes, in one transaction. The streaming itself (hashing,
 //! encryption, size limit, atomic storage) is `endoreg_common::storage`.
 
-use endoreg_common::api::{MediaIdentity, UploadMetadata, UploadResult, VideoCreate};
+use endoreg_common::api::{ReportCreate, UploadMetadata, UploadResult, VideoCreate};
 use endoreg_common::storage::Ingested;
 
 use crate::db::Db;
@@ -10,7 +10,7 @@ use crate::db::exec::One;
 use crate::params;
 
 use super::jobs::{self, Subject};
-use super::{Checks, Result, ServiceError, terms};
+use super::{Checks, Result, ServiceError, reports, terms, videos};
 
 /// What an upload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,84 +80,86 @@ pub fn check_kind(meta: &UploadMetadata, kind: MediaKind) -> Result<()> {
     Ok(())
 }
 
-/// Creates the video or report for stored content, its identity and its processing job, or returns the
-/// existing ones when the content was uploaded before.
-pub async fn register(db: &Db, meta: &UploadMetadata, kind: MediaKind, stored: &Ingested, max_attempts: i64) -> Result<UploadResult> {
-    let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
-    match kind {
-        MediaKind::Video(_) => {
-            let existing: Option<One<i64>> = db.fetch_optional("SELECT id FROM video WHERE sha256 = $1", params![&stored.sha256]).await?;
-            let (id, duplicate) = match existing {
-                Some(One(id)) => (id, true),
-                None => {
-                    let create = VideoCreate {
-                        center: meta.center.clone(),
-                        processor: meta.processor.clone(),
-                        patient_examination_id: meta.patient_examination_id,
-                        sha256: stored.sha256.clone(),
-                        size_bytes: Some(size),
-                        raw_key: Some(stored.key.clone()),
-                    };
-                    match super::videos::create(db, &create).await {
-                        Ok(v) => (v.id, false),
-                        // Two uploads of the same content at once: the other one registered it.
-                        Err(ServiceError::Conflict(_)) => {
-                            let One(id): One<i64> = db.fetch_one("SELECT id FROM video WHERE sha256 = $1", params![&stored.sha256]).await?;
-                            (id, true)
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-            let job = finish(db, Subject::Video(id), meta.identity.as_ref(), duplicate, max_attempts).await?;
-            Ok(UploadResult { kind: "video".into(), video: Some(super::videos::get(db, id).await?), report: None, job, duplicate })
-        }
-        MediaKind::Pdf => {
-            let existing: Option<One<i64>> =
-                db.fetch_optional("SELECT id FROM report_document WHERE sha256 = $1", params![&stored.sha256]).await?;
-            let (id, duplicate) = match existing {
-                Some(One(id)) => (id, true),
-                None => {
-                    let create = endoreg_common::api::ReportCreate {
-                        center: meta.center.clone(),
-                        patient_examination_id: meta.patient_examination_id,
-                        pdf_type: meta.pdf_type.clone(),
-                        sha256: stored.sha256.clone(),
-                        size_bytes: Some(size),
-                        raw_key: Some(stored.key.clone()),
-                    };
-                    match super::reports::create(db, &create).await {
-                        Ok(r) => (r.id, false),
-                        Err(ServiceError::Conflict(_)) => {
-                            let One(id): One<i64> =
-                                db.fetch_one("SELECT id FROM report_document WHERE sha256 = $1", params![&stored.sha256]).await?;
-                            (id, true)
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-            let job = finish(db, Subject::Report(id), meta.identity.as_ref(), duplicate, max_attempts).await?;
-            Ok(UploadResult { kind: "report".into(), video: None, report: Some(super::reports::get(db, id).await?), job, duplicate })
-        }
-    }
+/// What [`register`] wrote: the medium, its job, and whether the content was known before.
+#[derive(Debug, Clone, Copy)]
+pub struct Registered {
+    subject: Subject,
+    job: i64,
+    pub duplicate: bool,
 }
 
-/// Stores the uploader's identity (a repeated upload may add what the first lacked) and queues the job.
-async fn finish(
-    db: &Db,
-    subject: Subject,
-    identity: Option<&MediaIdentity>,
-    duplicate: bool,
-    max_attempts: i64,
-) -> Result<endoreg_common::api::Job> {
-    let mut tx = db.begin().await?;
-    if let Some(i) = identity.filter(|i| !i.is_empty()) {
+/// Creates the video or report for stored content, its identity and its processing job in one transaction,
+/// or finds the existing medium when the content was uploaded before (a repeated upload may add identity
+/// data the first lacked). An error leaves none of them written.
+pub async fn register(db: &Db, meta: &UploadMetadata, kind: MediaKind, stored: &Ingested, max_attempts: i64) -> Result<Registered> {
+    let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
+    // Checked before the transaction begins: the checks read through the pool (see `videos::check_create`).
+    let (subject, duplicate, mut tx) = match kind {
+        MediaKind::Video(_) => {
+            let create = VideoCreate {
+                center: meta.center.clone(),
+                processor: meta.processor.clone(),
+                patient_examination_id: meta.patient_examination_id,
+                sha256: stored.sha256.clone(),
+                size_bytes: Some(size),
+                raw_key: Some(stored.key.clone()),
+            };
+            let new = videos::check_create(db, &create).await?;
+            let mut tx = db.begin().await?;
+            let (id, duplicate) = match videos::create_in(&mut tx, &new).await {
+                Ok(id) => (id, false),
+                // Uploaded before, or by a concurrent upload of the same content that committed first.
+                Err(ServiceError::Conflict(_)) => {
+                    let One(id): One<i64> = tx.fetch_one("SELECT id FROM video WHERE sha256 = $1", params![&stored.sha256]).await?;
+                    (id, true)
+                }
+                Err(e) => return Err(e),
+            };
+            (Subject::Video(id), duplicate, tx)
+        }
+        MediaKind::Pdf => {
+            let create = ReportCreate {
+                center: meta.center.clone(),
+                patient_examination_id: meta.patient_examination_id,
+                pdf_type: meta.pdf_type.clone(),
+                sha256: stored.sha256.clone(),
+                size_bytes: Some(size),
+                raw_key: Some(stored.key.clone()),
+            };
+            let new = reports::check_create(db, &create).await?;
+            let mut tx = db.begin().await?;
+            let (id, duplicate) = match reports::create_in(&mut tx, &new).await {
+                Ok(id) => (id, false),
+                Err(ServiceError::Conflict(_)) => {
+                    let One(id): One<i64> =
+                        tx.fetch_one("SELECT id FROM report_document WHERE sha256 = $1", params![&stored.sha256]).await?;
+                    (id, true)
+                }
+                Err(e) => return Err(e),
+            };
+            (Subject::Report(id), duplicate, tx)
+        }
+    };
+    if let Some(i) = meta.identity.as_ref().filter(|i| !i.is_empty()) {
         jobs::store_identity(&mut tx, subject, i, !duplicate).await?;
     }
     let job = jobs::enqueue(&mut tx, subject, max_attempts).await?;
     tx.commit().await?;
-    jobs::get(db, job).await
+    Ok(Registered { subject, job, duplicate })
+}
+
+/// The answer to a registered upload. Read after the commit: failing here leaves the upload in place.
+pub async fn result(db: &Db, registered: Registered) -> Result<UploadResult> {
+    let Registered { subject, job, duplicate } = registered;
+    let job = jobs::get(db, job).await?;
+    Ok(match subject {
+        Subject::Report(id) => {
+            UploadResult { kind: "report".into(), video: None, report: Some(reports::get(db, id).await?), job, duplicate }
+        }
+        Subject::Video(id) | Subject::Prediction(id, _) => {
+            UploadResult { kind: "video".into(), video: Some(videos::get(db, id).await?), report: None, job, duplicate }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use endoreg_common::api::{FrameSet, Page, Paging, StateChange, StateEvent, Video, VideoCreate, VideoFilter, VideoMetadata, VideoPatch};
 
 use crate::db::Db;
-use crate::db::exec::One;
+use crate::db::exec::{One, Tx};
 use crate::params;
 
 use super::state::VideoState;
@@ -154,6 +154,24 @@ fn check_metadata(checks: &mut Checks, m: &VideoMetadata) {
 }
 
 pub async fn create(db: &Db, input: &VideoCreate) -> Result<Video> {
+    let new = check_create(db, input).await?;
+    let mut tx = db.begin().await?;
+    let id = create_in(&mut tx, &new).await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
+/// A video [`check_create`] accepted, its references resolved.
+pub struct NewVideo<'a> {
+    input: &'a VideoCreate,
+    center: Option<i64>,
+    processor: Option<i64>,
+}
+
+/// The checks of [`create`]. They read through the pool, so they run before the transaction [`create_in`]
+/// writes in: with one pooled connection, a check waiting for a connection the transaction holds would wait
+/// forever.
+pub async fn check_create<'a>(db: &Db, input: &'a VideoCreate) -> Result<NewVideo<'a>> {
     let mut checks = Checks::default();
     let center = terms::require(db, &mut checks, "center", &input.center, "/center").await?;
     let processor = match &input.processor {
@@ -168,8 +186,14 @@ pub async fn create(db: &Db, input: &VideoCreate) -> Result<Video> {
         checks.add("/size_bytes", "must not be negative");
     }
     checks.finish()?;
+    Ok(NewVideo { input, center, processor })
+}
+
+/// Inserts a checked video in the caller's transaction, so that an upload writes the video, its identity
+/// and its job together or not at all. `Conflict` when the content is registered already.
+pub async fn create_in(tx: &mut Tx, new: &NewVideo<'_>) -> Result<i64> {
+    let NewVideo { input, center, processor } = *new;
     let now = super::now();
-    let mut tx = db.begin().await?;
     let inserted: Option<One<i64>> = tx
         .fetch_optional(
             "INSERT INTO video (center_id, endoscopy_processor_id, patient_examination_id, sha256, size_bytes, state, state_changed_at, raw_key, version, created_at, updated_at) \
@@ -186,8 +210,7 @@ pub async fn create(db: &Db, input: &VideoCreate) -> Result<Video> {
         params![id, now],
     )
     .await?;
-    tx.commit().await?;
-    get(db, id).await
+    Ok(id)
 }
 
 pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &VideoPatch) -> Result<Video> {

@@ -2,9 +2,9 @@
 //! stored atomically; the answer is the created (or, for content seen before, the existing) video or
 //! report and its processing job.
 
-use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State as S};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -18,6 +18,7 @@ use endoreg_common::storage::{Ingest, Ingested, StorageError, keys};
 use super::{State, WriteErrors};
 use crate::http::error::{ApiError, ApiResult, bad_request};
 use crate::http::extract::parse_json;
+use crate::http::multipart::{Form, Part};
 use crate::http::policy::guard;
 use crate::http::respond::JsonCreated;
 use crate::service::uploads::{self, MediaKind, SNIFF_BYTES};
@@ -38,10 +39,6 @@ pub struct UploadForm {
 
 const MAX_METADATA_BYTES: usize = 64 * 1024;
 
-fn multipart_error(e: MultipartError) -> ApiError {
-    bad_request("invalid_multipart", format!("the upload was interrupted or is not valid multipart/form-data: {}", e.body_text())).into()
-}
-
 fn storage_error(e: StorageError) -> ApiError {
     match e {
         StorageError::TooLarge { limit } => Problem::new("payload_too_large", "Payload too large", 413)
@@ -56,27 +53,26 @@ fn storage_error(e: StorageError) -> ApiError {
 
 /// Uploads a video (MP4/MOV, MKV/WebM, AVI, MPEG-TS) or a report PDF, recognised by its content. 201 with
 /// the new record and its job; 200 with the existing ones when the same content was uploaded before.
+/// Exactly two parts: `metadata` (JSON, at most 64 KiB), then `file` (at most `upload.max_bytes`).
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = UploadResult), (status = 200, body = UploadResult, description = "Seen before"), WriteErrors))]
-pub async fn upload(S(state): State, multipart: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
-    let mut multipart =
-        multipart.map_err(|e| ApiError::from(bad_request("invalid_multipart", format!("send multipart/form-data: {}", e.body_text()))))?;
+pub async fn upload(S(state): State, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let mut form = Form::new(&headers, body)?;
 
-    let Some(meta_field) = multipart.next_field().await.map_err(multipart_error)? else {
-        return Err(bad_request("invalid_multipart", "the upload has no parts; send `metadata` (JSON) and then `file`").into());
+    let meta_bytes = {
+        let Some(mut part) = form.next_part().await? else {
+            return Err(bad_request("invalid_multipart", "the upload has no parts; send `metadata` (JSON) and then `file`").into());
+        };
+        if part.name() != Some("metadata") {
+            return Err(bad_request("invalid_multipart", "the first part must be `metadata` (JSON), the second `file`").into());
+        }
+        form.read_small(&mut part, MAX_METADATA_BYTES).await?
     };
-    if meta_field.name() != Some("metadata") {
-        return Err(bad_request("invalid_multipart", "the first part must be `metadata` (JSON), the second `file`").into());
-    }
-    let meta_bytes = meta_field.bytes().await.map_err(multipart_error)?;
-    if meta_bytes.len() > MAX_METADATA_BYTES {
-        return Err(bad_request("invalid_multipart", "the metadata part is larger than 64 KiB").into());
-    }
     let meta: UploadMetadata = parse_json(&meta_bytes)?;
     uploads::check_metadata(&state.db, &meta).await?;
 
-    let Some(mut file) = multipart.next_field().await.map_err(multipart_error)? else {
+    let Some(mut file) = form.next_part().await? else {
         return Err(bad_request("invalid_multipart", "the upload has no `file` part").into());
     };
     if file.name() != Some("file") {
@@ -85,7 +81,13 @@ pub async fn upload(S(state): State, multipart: Result<Multipart, MultipartRejec
 
     let mut ingest = state.store.ingest(Some(&state.recipients), state.upload.max_bytes).await.map_err(storage_error)?;
     // Either the whole file is stored or nothing is: any error below aborts the ingest.
-    let kind = match stream_file(&meta, &mut file, &mut ingest).await {
+    let streamed = stream_file(&meta, &form, &mut file, &mut ingest).await;
+    drop(file);
+    let checked = match streamed {
+        Ok(kind) => nothing_after_the_file(&mut form).await.map(|()| kind),
+        Err(e) => Err(e),
+    };
+    let kind = match checked {
         Ok(kind) => kind,
         Err(e) => {
             ingest.abort().await;
@@ -93,25 +95,41 @@ pub async fn upload(S(state): State, multipart: Result<Multipart, MultipartRejec
         }
     };
     let stored: Ingested = ingest.finish(keys::raw).await.map_err(storage_error)?;
-    match uploads::register(&state.db, &meta, kind, &stored, state.jobs.max_attempts).await {
-        Ok(result) => {
-            let status = if result.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-            Ok((status, JsonCreated(result)).into_response())
-        }
+    let registered = match uploads::register(&state.db, &meta, kind, &stored, state.jobs.max_attempts).await {
+        Ok(r) => r,
         Err(e) => {
+            // Nothing was written; the object goes unless an earlier upload stored the same content.
             if !stored.existed {
                 let _ = state.store.delete(&stored.key).await;
             }
-            Err(e.into())
+            return Err(e.into());
         }
+    };
+    let result = uploads::result(&state.db, registered).await?;
+    let status = if result.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, JsonCreated(result)).into_response())
+}
+
+/// The closing boundary must follow the file: a third part is refused rather than ignored.
+async fn nothing_after_the_file(form: &mut Form) -> ApiResult<()> {
+    match form.next_part().await? {
+        None => Ok(()),
+        Some(extra) => Err(bad_request(
+            "invalid_multipart",
+            format!(
+                "unexpected part `{}` after `file`: an upload has exactly two parts, `metadata` and `file`",
+                extra.name().unwrap_or("unnamed")
+            ),
+        )
+        .into()),
     }
 }
 
 /// Streams the `file` part into `ingest`, recognising the content from its first bytes.
-async fn stream_file(meta: &UploadMetadata, file: &mut axum::extract::multipart::Field<'_>, ingest: &mut Ingest) -> ApiResult<MediaKind> {
+async fn stream_file(meta: &UploadMetadata, form: &Form, file: &mut Part, ingest: &mut Ingest) -> ApiResult<MediaKind> {
     let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
     let mut kind = None;
-    while let Some(chunk) = file.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = form.chunk(file).await? {
         match kind {
             Some(_) => ingest.write(&chunk).await.map_err(storage_error)?,
             None => {
