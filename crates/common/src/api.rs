@@ -27,7 +27,7 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Items matching the filters, over all pages.
     pub total: i64,
-    #[schema(minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_u64)]
     pub page: u32,
     #[schema(minimum = 1, maximum = 500)]
     pub per_page: u32,
@@ -40,8 +40,8 @@ pub struct Page<T> {
 pub struct Paging {
     /// 1-based page number (default 1).
     #[serde(default = "one")]
-    #[param(minimum = 1, maximum = 4294967295_u64)]
-    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = i64, minimum = 1, maximum = 4294967295_u64)]
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_u64)]
     pub page: u32,
     /// Items per page, 1..=500 (default 50).
     #[serde(default = "fifty")]
@@ -137,7 +137,7 @@ pub struct TermFilter {
     /// Substring of the name or a translation (case-insensitive).
     pub q: Option<String>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -216,7 +216,7 @@ pub struct PatientFilter {
     /// Compared trimmed and case-folded, like pseudonyms are stored.
     pub pseudonym: Option<String>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -342,7 +342,7 @@ pub struct ExaminationFilter {
     /// Latest date, inclusive.
     pub date_to: Option<NaiveDate>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -507,7 +507,7 @@ pub struct VideoFilter {
     pub state: Option<String>,
     pub patient_examination_id: Option<i64>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -648,7 +648,7 @@ pub struct ReportFilter {
     pub state: Option<String>,
     pub patient_examination_id: Option<i64>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -803,7 +803,7 @@ pub struct JobFilter {
     pub video_id: Option<i64>,
     pub report_id: Option<i64>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1, maximum = 4294967295_u64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
