@@ -27,7 +27,9 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Items matching the filters, over all pages.
     pub total: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_u64)]
     pub page: u32,
+    #[schema(minimum = 1, maximum = 500)]
     pub per_page: u32,
 }
 
@@ -38,9 +40,13 @@ pub struct Page<T> {
 pub struct Paging {
     /// 1-based page number (default 1).
     #[serde(default = "one")]
+    #[param(value_type = i64, minimum = 1, maximum = 4294967295_u64)]
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_u64)]
     pub page: u32,
     /// Items per page, 1..=500 (default 50).
     #[serde(default = "fifty")]
+    #[param(minimum = 1, maximum = 500)]
+    #[schema(minimum = 1, maximum = 500)]
     pub per_page: u32,
 }
 
@@ -131,8 +137,10 @@ pub struct TermFilter {
     /// Substring of the name or a translation (case-insensitive).
     pub q: Option<String>,
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
 }
 
@@ -175,9 +183,14 @@ pub struct Patient {
 pub struct PatientCreate {
     pub center: String,
     pub gender: Option<String>,
+    /// From 1900 to the current year.
+    #[schema(minimum = 1900)]
     pub birth_year: Option<i32>,
     /// A pseudonym chosen by the caller (e.g. from the clinic's pseudonymisation service); generated when
-    /// absent.
+    /// absent (`P-` and 10 characters). A chosen one is 3 to 64 letters A-Z (any case), digits and single
+    /// hyphens between them, with at least one digit, so that a name is never taken for one. It is stored
+    /// trimmed and in upper case: `dup-1 ` and `DUP-1` are the same pseudonym.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")]
     pub pseudonym: Option<String>,
 }
 
@@ -188,8 +201,9 @@ pub struct PatientPatch {
     #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub gender: Option<Option<String>>,
+    /// From 1900 to the current year; must agree with the identity's date of birth.
     #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1900)]
     pub birth_year: Option<Option<i32>>,
 }
 
@@ -199,10 +213,13 @@ pub struct PatientPatch {
 pub struct PatientFilter {
     /// Center name.
     pub center: Option<String>,
+    /// Compared trimmed and case-folded, like pseudonyms are stored.
     pub pseudonym: Option<String>,
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
 }
 
@@ -222,11 +239,20 @@ pub struct PatientIdentity {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientIdentityIn {
+    /// One line, not blank, at most 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: Option<String>,
+    /// One line, not blank, at most 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: Option<String>,
+    /// From 1900-01-01 to today; its year must be the patient's birth year, and no examination or
+    /// intervention of the patient may lie before it.
     pub date_of_birth: Option<NaiveDate>,
-    /// The hospital's patient number.
+    /// The hospital's patient number: one line, not blank, at most 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub external_id: Option<String>,
+    /// Free text (line breaks and tabs allowed), at most 10,000 characters.
+    #[schema(max_length = 10000)]
     pub notes: Option<String>,
 }
 
@@ -272,11 +298,13 @@ pub struct Indication {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientExaminationCreate {
+    #[schema(minimum = 1)]
     pub patient_id: i64,
     /// An `examination` name, e.g. `colonoscopy`.
     pub examination: String,
     /// Where it took place; the patient's center when absent.
     pub center: Option<String>,
+    /// From 1900-01-01 to today, not before the patient's birth.
     pub date: Option<NaiveDate>,
     #[serde(default)]
     pub indications: Vec<Indication>,
@@ -290,6 +318,7 @@ pub struct PatientExaminationCreate {
 pub struct PatientExaminationPatch {
     pub examination: Option<String>,
     pub center: Option<String>,
+    /// From 1900-01-01 to today, not before the patient's birth.
     #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<NaiveDate>)]
     pub date: Option<Option<NaiveDate>>,
@@ -313,8 +342,10 @@ pub struct ExaminationFilter {
     /// Latest date, inclusive.
     pub date_to: Option<NaiveDate>,
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
 }
 
@@ -346,7 +377,9 @@ pub struct Intervention {
     pub intervention: String,
     /// `planned`, `performed`, `not_performed` or `failed`.
     #[serde(default)]
+    #[schema(pattern = "^(planned|performed|not_performed|failed)$")]
     pub state: Option<String>,
+    /// From 1900-01-01 to today (a `planned` one up to 10 years ahead), not before the patient's birth.
     #[serde(default)]
     pub date: Option<NaiveDate>,
 }
@@ -392,14 +425,22 @@ pub struct Video {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VideoMetadata {
+    #[schema(max_length = 64)]
     pub container: Option<String>,
+    #[schema(max_length = 64)]
     pub codec: Option<String>,
+    #[schema(minimum = 1, maximum = 16384)]
     pub width: Option<i64>,
+    #[schema(minimum = 1, maximum = 16384)]
     pub height: Option<i64>,
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     pub fps: Option<f64>,
+    #[schema(minimum = 0)]
     pub duration_s: Option<f64>,
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub frame_count: Option<i64>,
     /// Degrees, one of 0, 90, 180, 270.
+    #[schema(minimum = 0, maximum = 270, multiple_of = 90)]
     pub rotation: Option<i64>,
 }
 
@@ -409,10 +450,15 @@ pub struct VideoCreate {
     pub center: String,
     /// An `endoscopy_processor` name: decides which regions anonymisation blanks.
     pub processor: Option<String>,
+    #[schema(minimum = 1)]
     pub patient_examination_id: Option<i64>,
     /// SHA-256 of the raw file, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
+    #[schema(minimum = 0)]
     pub size_bytes: Option<i64>,
+    /// The stored raw file: `raw/<first two of sha256>/<sha256>.age`, this content's key.
+    #[schema(pattern = "^raw/[0-9a-f]{2}/[0-9a-f]{64}\\.age$")]
     pub raw_key: Option<String>,
 }
 
@@ -427,7 +473,11 @@ pub struct VideoPatch {
     pub patient_examination_id: Option<Option<i64>>,
     /// Replaces the metadata when present.
     pub metadata: Option<VideoMetadata>,
+    /// `raw/<first two of sha256>/<sha256>.age`, the video's content key.
+    #[schema(pattern = "^raw/[0-9a-f]{2}/[0-9a-f]{64}\\.age$")]
     pub raw_key: Option<String>,
+    /// `anonymised/<first two of its sha256>/<sha256 of the anonymised video>.mp4`.
+    #[schema(pattern = "^anonymised/[0-9a-f]{2}/[0-9a-f]{64}\\.mp4$")]
     pub anonymised_key: Option<String>,
 }
 
@@ -436,7 +486,8 @@ pub struct VideoPatch {
 #[serde(deny_unknown_fields)]
 pub struct StateChange {
     pub state: String,
-    /// Why (required when the new state is `failed`).
+    /// Why (required when the new state is `failed`): free text, at most 2,000 characters.
+    #[schema(max_length = 2000)]
     pub detail: Option<String>,
 }
 
@@ -456,10 +507,17 @@ pub struct VideoFilter {
     pub state: Option<String>,
     pub patient_examination_id: Option<i64>,
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
 }
+
+/// A video has at most this many frames (10⁹: 193 days at 60 frames per second); frame numbers run from
+/// 0 to `MAX_FRAMES - 1`. Every frame number, count and step the API takes is bounded by it, so that the
+/// arithmetic on them cannot overflow.
+pub const MAX_FRAMES: i64 = 1_000_000_000;
 
 /// Extracted frames of one source: frames `first_frame + i * step` for `i < frame_count`, stored as
 /// `<storage_prefix>/<frame number, 6 digits>.<format>`.
@@ -467,12 +525,20 @@ pub struct VideoFilter {
 #[serde(deny_unknown_fields)]
 pub struct FrameSet {
     /// `raw` or `anonymised`.
+    #[schema(pattern = "^(raw|anonymised)$")]
     pub source: String,
+    #[schema(minimum = 0, maximum = 999999999)]
     pub first_frame: i64,
+    /// The last frame, `first_frame + (frame_count - 1) * step`, lies within the video (and below 10⁹).
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub frame_count: i64,
+    #[schema(minimum = 1, maximum = 1000000000)]
     pub step: i64,
     /// `jpeg` or `png`.
+    #[schema(pattern = "^(jpeg|png)$")]
     pub format: String,
+    /// `frames/<the video's sha256>/<source>`.
+    #[schema(pattern = "^frames/[0-9a-f]{64}/(raw|anonymised)$")]
     pub storage_prefix: String,
 }
 
@@ -497,10 +563,13 @@ pub struct LabelSegment {
 pub struct LabelSegmentIn {
     /// A `label` name, e.g. `polyp`.
     pub label: String,
+    #[schema(minimum = 0, maximum = 999999999)]
     pub start_frame: i64,
-    /// Inclusive; at least `start_frame`.
+    /// Inclusive; at least `start_frame`, and within the video.
+    #[schema(minimum = 0, maximum = 999999999)]
     pub end_frame: i64,
     pub source: Option<String>,
+    #[schema(minimum = 1)]
     pub model_version_id: Option<i64>,
 }
 
@@ -540,10 +609,16 @@ pub struct Report {
 #[serde(deny_unknown_fields)]
 pub struct ReportCreate {
     pub center: String,
+    #[schema(minimum = 1)]
     pub patient_examination_id: Option<i64>,
     pub pdf_type: Option<String>,
+    /// SHA-256 of the PDF, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
+    #[schema(minimum = 0)]
     pub size_bytes: Option<i64>,
+    /// `raw/<first two of sha256>/<sha256>.age`, this content's key.
+    #[schema(pattern = "^raw/[0-9a-f]{2}/[0-9a-f]{64}\\.age$")]
     pub raw_key: Option<String>,
 }
 
@@ -556,9 +631,12 @@ pub struct ReportPatch {
     #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub pdf_type: Option<Option<String>>,
+    /// `raw/<first two of sha256>/<sha256>.age`, the report's content key.
+    #[schema(pattern = "^raw/[0-9a-f]{2}/[0-9a-f]{64}\\.age$")]
     pub raw_key: Option<String>,
+    /// Free text, at most 500,000 characters.
     #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500000)]
     pub anonymised_text: Option<Option<String>>,
 }
 
@@ -570,8 +648,10 @@ pub struct ReportFilter {
     pub state: Option<String>,
     pub patient_examination_id: Option<i64>,
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
 }
 
@@ -723,8 +803,10 @@ pub struct JobFilter {
     pub video_id: Option<i64>,
     pub report_id: Option<i64>,
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     pub page: Option<u32>,
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
 }
 paged!(JobFilter);
@@ -751,6 +833,8 @@ pub struct AiModelVersion {
 #[serde(deny_unknown_fields)]
 pub struct AiModelVersionIn {
     pub model: String,
+    /// One line, at most 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub version: String,
     pub label_set: Option<String>,
     #[serde(default)]
@@ -762,8 +846,10 @@ pub struct AiModelVersionIn {
 #[serde(deny_unknown_fields)]
 pub struct PredictedSegment {
     pub label: String,
+    #[schema(minimum = 0, maximum = 999999999)]
     pub start_frame: i64,
     /// Inclusive.
+    #[schema(minimum = 0, maximum = 999999999)]
     pub end_frame: i64,
 }
 
@@ -772,10 +858,14 @@ pub struct PredictedSegment {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictionIn {
-    /// Object key of the probabilities (frames × labels).
+    /// Object key of the probabilities (frames × labels): `predictions/<first two of the video's sha256>/<the
+    /// video's sha256>/<model version id>.eprb`.
+    #[schema(pattern = "^predictions/[0-9a-f]{2}/[0-9a-f]{64}/[0-9]+\\.eprb$")]
     pub storage_key: String,
     /// Frames predicted (every `step`-th frame of the video).
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub frame_count: i64,
+    #[schema(minimum = 1, maximum = 1000000000)]
     pub step: i64,
     /// Label names in the order of the stored probabilities.
     pub labels: Vec<String>,
@@ -799,5 +889,6 @@ pub struct Prediction {
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// A registered model version; none: the model the inference worker serves.
+    #[schema(minimum = 1)]
     pub model_version_id: Option<i64>,
 }

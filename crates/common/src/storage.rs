@@ -59,6 +59,9 @@ impl Default for StorageConfig {
 pub enum StorageError {
     #[error("storage configuration: {0}")]
     Config(String),
+    /// A key that is not a plain relative path inside the store.
+    #[error("invalid object key `{key}`: {reason}")]
+    InvalidKey { key: String, reason: String },
     #[error("the upload exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("object {key} not found")]
@@ -78,8 +81,21 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StorageError
     move |source| StorageError::Io { context, source }
 }
 
-/// Content-addressed keys, by kind of object.
+/// Content-addressed keys, by kind of object. The registry and the workers make every key with these
+/// functions; a key that arrives from outside (an API request) is accepted only in exactly one of these
+/// forms (see [`keys::is_sha256`], [`keys::is_anonymised_video`]).
 pub mod keys {
+    /// Whether `s` is a SHA-256 in lowercase hex: the content address keys are made of.
+    pub fn is_sha256(s: &str) -> bool {
+        s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+    /// Whether `key` is an anonymised video's key, `anonymised/<first two of sha>/<sha>.mp4`, of any content.
+    pub fn is_anonymised_video(key: &str) -> bool {
+        key.strip_prefix("anonymised/")
+            .and_then(|rest| rest.strip_suffix(".mp4"))
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(dir, sha)| is_sha256(sha) && dir == &sha[..2])
+    }
     /// An encrypted raw upload.
     pub fn raw(sha256: &str) -> String {
         format!("raw/{}/{sha256}.age", &sha256[..2.min(sha256.len())])
@@ -201,6 +217,40 @@ pub fn local_key(path: &Path) -> Result<(Recipients, Identities), StorageError> 
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     describe: String,
+    /// The local backend's root, resolved (symbolic links followed): no key may lead outside it.
+    local_root: Option<PathBuf>,
+}
+
+/// Keys are at most this long (S3 allows 1024 bytes).
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks that `key` is a plain relative path: segments of ASCII letters, digits, `-`, `_` and `.`
+/// separated by single `/`, none of them `.` or `..`. Every key the registry and the workers make has this
+/// form; anything else (`/etc/shadow`, `../../etc/passwd`, `raw/%2e%2e/x`) is refused before it reaches a
+/// backend, whatever that backend would make of it.
+pub fn check_key(key: &str) -> Result<(), StorageError> {
+    let refuse = |reason: &str| Err(StorageError::InvalidKey { key: key.chars().take(200).collect(), reason: reason.to_owned() });
+    if key.is_empty() {
+        return refuse("it is empty");
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return refuse("it is longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return refuse("it is absolute; keys are relative to the store");
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() {
+            return refuse("it has an empty segment (`//` or a trailing `/`)");
+        }
+        if segment == "." || segment == ".." {
+            return refuse("it has a `.` or `..` segment");
+        }
+        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+            return refuse("segments may hold only ASCII letters, digits, `-`, `_` and `.`");
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Store {
@@ -244,7 +294,8 @@ impl Store {
                 let root = if root.is_absolute() { root.clone() } else { base.join(root) };
                 crate::process::create_private_dir(&root).map_err(io(format!("cannot create storage directory {}", root.display())))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
-                Ok(Store { inner: Arc::new(fs), describe: format!("local {}", root.display()) })
+                let resolved = root.canonicalize().map_err(io(format!("cannot resolve storage directory {}", root.display())))?;
+                Ok(Store { inner: Arc::new(fs), describe: format!("local {}", root.display()), local_root: Some(resolved) })
             }
             StorageConfig::S3 { bucket, endpoint, region, allow_http, access_key_id_file, secret_access_key_file } => {
                 let key_id = Secret::read(access_key_id_file).map_err(|e| StorageError::Config(e.to_string()))?;
@@ -262,6 +313,7 @@ impl Store {
                 Ok(Store {
                     inner: Arc::new(s3),
                     describe: format!("s3 {bucket}{}", endpoint.as_ref().map(|e| format!(" at {e}")).unwrap_or_default()),
+                    local_root: None,
                 })
             }
         }
@@ -271,13 +323,32 @@ impl Store {
         &self.describe
     }
 
-    fn path(key: &str) -> Result<ObjectPath, StorageError> {
-        ObjectPath::parse(key).map_err(|e| StorageError::Config(format!("invalid object key `{key}`: {e}")))
+    /// The backend's path of `key`, after [`check_key`]. On the local backend the key must also stay
+    /// inside the root once symbolic links below it are followed.
+    fn path(&self, key: &str) -> Result<ObjectPath, StorageError> {
+        check_key(key)?;
+        if let Some(root) = &self.local_root {
+            // The deepest part of the path that exists decides where the rest will be written.
+            let mut existing = root.join(key);
+            while !existing.exists() {
+                if !existing.pop() {
+                    break;
+                }
+            }
+            let resolved = existing.canonicalize().map_err(io(format!("cannot resolve {}", existing.display())))?;
+            if !resolved.starts_with(root) {
+                return Err(StorageError::InvalidKey {
+                    key: key.to_owned(),
+                    reason: format!("it leads outside the storage directory (to {})", resolved.display()),
+                });
+            }
+        }
+        ObjectPath::parse(key).map_err(|e| StorageError::InvalidKey { key: key.to_owned(), reason: e.to_string() })
     }
 
     /// Starts a streaming write of at most `limit` bytes, encrypted to `recipients` if given.
     pub async fn ingest(&self, recipients: Option<&Recipients>, limit: u64) -> Result<Ingest, StorageError> {
-        let staging = Self::path(&format!("staging/{:032x}", rand::random::<u128>()))?;
+        let staging = self.path(&format!("staging/{:032x}", rand::random::<u128>()))?;
         let writer = BufWriter::with_capacity(self.inner.clone(), staging.clone(), 8 * 1024 * 1024);
         let sink = match recipients {
             None => Sink::Plain(Box::new(writer)),
@@ -310,12 +381,12 @@ impl Store {
 
     /// Stores a small object (a frame) under `key`; a single PUT is atomic.
     pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
-        self.inner.put(&Self::path(key)?, PutPayload::from(bytes)).await?;
+        self.inner.put(&self.path(key)?, PutPayload::from(bytes)).await?;
         Ok(())
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        match self.inner.head(&Self::path(key)?).await {
+        match self.inner.head(&self.path(key)?).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
@@ -323,7 +394,7 @@ impl Store {
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        match self.inner.get(&Self::path(key)?).await {
+        match self.inner.get(&self.path(key)?).await {
             Ok(r) => Ok(r.bytes().await?.to_vec()),
             Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound { key: key.to_owned() }),
             Err(e) => Err(e.into()),
@@ -331,7 +402,7 @@ impl Store {
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self.inner.delete(&Self::path(key)?).await {
+        match self.inner.delete(&self.path(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -339,7 +410,7 @@ impl Store {
 
     /// Removes every object under `prefix` (a failed frame extraction's partial output).
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
-        let p = Self::path(prefix)?;
+        let p = self.path(prefix)?;
         let objects: Vec<_> = self.inner.list(Some(&p)).try_collect().await?;
         let n = objects.len();
         for o in objects {
@@ -353,7 +424,7 @@ impl Store {
 
     /// Keys under `prefix`, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let p = Self::path(prefix)?;
+        let p = self.path(prefix)?;
         let mut keys: Vec<String> = self.inner.list(Some(&p)).map_ok(|m| m.location.to_string()).try_collect().await?;
         keys.sort();
         Ok(keys)
@@ -362,7 +433,7 @@ impl Store {
     /// Copies the object at `key` into the local file `dest`, decrypting with `identities` if given. The
     /// file appears only when complete.
     pub async fn download(&self, key: &str, dest: &Path, identities: Option<&Identities>) -> Result<u64, StorageError> {
-        let result = match self.inner.get(&Self::path(key)?).await {
+        let result = match self.inner.get(&self.path(key)?).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Err(StorageError::NotFound { key: key.to_owned() }),
             Err(e) => return Err(e.into()),
@@ -434,7 +505,7 @@ impl Ingest {
         }
         let sha256: String = self.hash.finalize_reset().iter().map(|b| format!("{b:02x}")).collect();
         let key = key_for(&sha256);
-        let target = Store::path(&key)?;
+        let target = self.store.path(&key)?;
         let existed = self.store.inner.head(&target).await.is_ok();
         let moved = if existed {
             Ok(())
@@ -548,6 +619,52 @@ mod tests {
         let err = store.download(&done.key, &dir.path().join("x"), Some(&Identities::read(&id_file).unwrap())).await.unwrap_err();
         assert!(err.to_string().contains("cannot decrypt"), "{err}");
         assert!(!dir.path().join("x").exists());
+    }
+
+    #[tokio::test]
+    async fn keys_outside_the_store_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let store = Store::open(&StorageConfig::Local { root: root.clone() }, dir.path()).unwrap();
+        for key in ["/etc/shadow", "../../etc/passwd", "raw/../../x", "raw//x", "raw/x/", "raw/%2e%2e/x", "raw/a b", "", "./x"] {
+            let err = store.put_bytes(key, b"x".to_vec()).await.unwrap_err();
+            assert!(matches!(err, StorageError::InvalidKey { .. }), "{key}: {err}");
+            assert!(store.get_bytes(key).await.is_err(), "{key}");
+            assert!(store.exists(key).await.is_err(), "{key}");
+            assert!(store.delete(key).await.is_err(), "{key}");
+            assert!(store.download(key, &dir.path().join("out"), None).await.is_err(), "{key}");
+        }
+        // A symbolic link below the root does not lead out of it either.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, root.join("frames")).unwrap();
+            let err = store.put_bytes("frames/x/000001.jpg", b"x".to_vec()).await.unwrap_err();
+            assert!(err.to_string().contains("leads outside the storage directory"), "{err}");
+        }
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing is written outside the root");
+        assert!(!dir.path().join("etc").exists() && !root.join("etc").exists());
+        // Keys as the registry and the workers make them pass.
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        for key in
+            [keys::raw(sha), keys::anonymised_video(sha), keys::frame(&keys::frames(sha, "raw"), 7, "jpg"), keys::predictions(sha, 3)]
+        {
+            check_key(&key).unwrap();
+        }
+        store.put_bytes(&keys::raw(sha), b"x".to_vec()).await.unwrap();
+        assert!(store.exists(&keys::raw(sha)).await.unwrap());
+    }
+
+    #[test]
+    fn anonymised_video_keys_are_recognised_exactly() {
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert!(keys::is_anonymised_video(&keys::anonymised_video(sha)));
+        for bad in
+            [keys::raw(sha), format!("anonymised/00/{sha}.mp4"), format!("anonymised/9f/{}.mp4", &sha[1..]), "../../etc/passwd".into()]
+        {
+            assert!(!keys::is_anonymised_video(&bad), "{bad}");
+        }
     }
 
     #[test]

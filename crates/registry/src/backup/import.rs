@@ -23,6 +23,32 @@ struct Section {
     order: Vec<usize>,
     rows: u64,
     pending: Vec<Vec<Param>>,
+    /// The file's line of the first pending row (the rest follow it line by line).
+    pending_from: u64,
+}
+
+/// How a row is named in an error: its table and primary key (`patient_identity patient_id=3`).
+fn record(table: &Table, row: &[Value], order: &[usize]) -> String {
+    let key: Vec<String> = table
+        .primary_key
+        .iter()
+        .filter_map(|k| {
+            let i = order.iter().position(|&i| table.columns[i].name == *k)?;
+            Some(format!("{k}={}", row.get(i)?))
+        })
+        .collect();
+    format!("{} {}", table.name, key.join(" "))
+}
+
+/// Whether `v` (a text value, or a JSON document's strings and member names) holds U+0000, which
+/// PostgreSQL cannot store.
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(members) => members.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 pub async fn import(db: &Db, path: &Path) -> Result<Summary, BackupError> {
@@ -91,7 +117,23 @@ pub async fn import(db: &Db, path: &Path) -> Result<Summary, BackupError> {
                 if value.is_null() && !c.nullable {
                     return Err(fail(n, format!("{}.{} must not be null", s.table.name, c.name)));
                 }
+                // Older registries on SQLite stored text with U+0000; PostgreSQL cannot hold it. The record is
+                // named so that it can be corrected where it came from.
+                if db.backend() == Backend::Postgres && holds_nul(value) {
+                    return Err(fail(
+                        n,
+                        format!(
+                            "{}, column {}: the value holds the character U+0000, which PostgreSQL cannot store; restore the \
+                             export into SQLite, correct the value there and export again",
+                            record(&s.table, &values, &s.order),
+                            c.name
+                        ),
+                    ));
+                }
                 row[i] = format::param(c.ty, value).map_err(|e| fail(n, format!("{}.{}: {e}", s.table.name, c.name)))?;
+            }
+            if s.pending.is_empty() {
+                s.pending_from = n;
             }
             s.pending.push(row);
             s.rows += 1;
@@ -125,7 +167,7 @@ pub async fn import(db: &Db, path: &Path) -> Result<Summary, BackupError> {
             if summary.rows.contains_key(&table.name) {
                 return Err(fail(n, format!("table {} appears twice", table.name)));
             }
-            section = Some(Section { table, order, rows: 0, pending: Vec::new() });
+            section = Some(Section { table, order, rows: 0, pending: Vec::new(), pending_from: 0 });
         } else if value.get("end_table").is_some() {
             let end: TableEnd = serde_json::from_value(value).map_err(|e| fail(n, e.to_string()))?;
             let Some(mut s) = section.take() else {
@@ -187,8 +229,10 @@ async fn flush(tx: &mut Tx, s: &mut Section) -> Result<(), BackupError> {
         .map(|r| format!("({})", (1..=width).map(|c| format!("${}", r * width + c)).collect::<Vec<_>>().join(", ")))
         .collect();
     let sql = format!("INSERT INTO {} ({}) VALUES {}", s.table.name, cols.join(", "), groups.join(", "));
+    let first = s.pending_from;
+    let last = first + s.pending.len() as u64 - 1;
     let params: Vec<Param> = s.pending.drain(..).flatten().collect();
-    tx.execute(&sql, params).await?;
+    tx.execute(&sql, params).await.map_err(|source| BackupError::Rows { table: s.table.name.clone(), first, last, source })?;
     Ok(())
 }
 

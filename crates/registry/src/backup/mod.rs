@@ -38,6 +38,9 @@ pub enum BackupError {
     Integrity(String),
     #[error("{0}")]
     Refused(String),
+    /// The database refused a batch of rows: which table, and the file's lines they came from.
+    #[error("table {table}, lines {first} to {last}: the database refused these rows: {source}")]
+    Rows { table: String, first: u64, last: u64, source: crate::db::DbError },
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
 }

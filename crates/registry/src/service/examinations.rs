@@ -1,6 +1,6 @@
 //! Patient examinations: an examination of a patient on a date, with indications and findings.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use endoreg_common::api::{
     ExaminationFilter, ExaminationSummary, Indication, Page, Paging, PatientExamination, PatientExaminationCreate, PatientExaminationPatch,
@@ -11,6 +11,7 @@ use crate::db::{Db, DbError};
 use crate::params;
 
 use super::findings::{self, PART_COLUMNS, Part};
+use super::patients::{check_date, lock_birth};
 use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, terms};
 
 #[derive(sqlx::FromRow)]
@@ -160,14 +161,6 @@ pub async fn check_reference(db: &Db, checks: &mut Checks, id: Option<i64>) -> R
     Ok(())
 }
 
-fn check_date(checks: &mut Checks, date: Option<NaiveDate>) {
-    if let Some(d) = date
-        && d > Utc::now().date_naive()
-    {
-        checks.add("/date", "lies in the future");
-    }
-}
-
 pub async fn create(db: &Db, input: &PatientExaminationCreate) -> Result<PatientExamination> {
     let mut checks = Checks::default();
     let patient_center: Option<One<i64>> =
@@ -180,7 +173,7 @@ pub async fn create(db: &Db, input: &PatientExaminationCreate) -> Result<Patient
         Some(c) => terms::require(db, &mut checks, "center", c, "/center").await?,
         None => patient_center.as_ref().map(|One(c)| *c),
     };
-    check_date(&mut checks, input.date);
+    check_date(&mut checks, "/date", input.date, 0);
     let indications = validate_indications(db, &mut checks, &input.indications, "/indications").await?;
     let mut valid_findings = Vec::new();
     for (i, f) in input.findings.iter().enumerate() {
@@ -188,12 +181,20 @@ pub async fn create(db: &Db, input: &PatientExaminationCreate) -> Result<Patient
             findings::validate(db, &mut checks, exam_id.map(|id| (id, input.examination.as_str())), f, &format!("/findings/{i}")).await?;
         valid_findings.extend(v);
     }
+    let mut tx = db.begin().await?;
+    if patient_center.is_some()
+        && let Some(birth) = lock_birth(&mut tx, input.patient_id).await?
+    {
+        birth.check(&mut checks, "/date", input.date);
+        for (i, f) in input.findings.iter().enumerate() {
+            findings::check_birth(&birth, &mut checks, f, &format!("/findings/{i}"));
+        }
+    }
     checks.finish()?;
     let (Some(exam_id), Some(center_id)) = (exam_id, center_id) else {
         return Err(ServiceError::invalid("/examination", "invalid examination"));
     };
     let now = super::now();
-    let mut tx = db.begin().await?;
     let One(id): One<i64> = tx
         .fetch_one(
             "INSERT INTO patient_examination (patient_id, examination_id, center_id, date, version, created_at, updated_at) \
@@ -220,14 +221,20 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &PatientExam
         Some(d) => d,
         None => current.date,
     };
-    check_date(&mut checks, date);
     let indications = match &patch.indications {
         Some(items) => Some(validate_indications(db, &mut checks, items, "/indications").await?),
         None => None,
     };
+    let mut tx = db.begin().await?;
+    // Only a date being written is checked: one stored under older rules does not block other changes.
+    if let Some(d) = patch.date {
+        check_date(&mut checks, "/date", d, 0);
+        if let Some(birth) = lock_birth(&mut tx, current.patient_id).await? {
+            birth.check(&mut checks, "/date", d);
+        }
+    }
     checks.finish()?;
     let now = super::now();
-    let mut tx = db.begin().await?;
     let n = tx
         .execute(
             "UPDATE patient_examination SET examination_id = $1, center_id = $2, date = $3, version = version + 1, updated_at = $4 \

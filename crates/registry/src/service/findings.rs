@@ -15,9 +15,30 @@ use crate::db::exec::{One, Tx};
 use crate::db::{Db, DbError};
 use crate::params;
 
+use super::patients::{Birth, check_date, lock_birth};
 use super::{Checks, Result, ServiceError, VersionProbe, explain_version_miss, terms};
 
 pub const INTERVENTION_STATES: [&str; 4] = ["planned", "performed", "not_performed", "failed"];
+
+/// How far ahead a planned intervention's date may lie.
+pub const PLANNED_YEARS_AHEAD: u32 = 10;
+
+/// Records a problem for each intervention of `input` dated before the patient's birth.
+pub fn check_birth(birth: &Birth, checks: &mut Checks, input: &PatientFindingIn, pointer: &str) {
+    for (i, iv) in input.interventions.iter().enumerate() {
+        birth.check(checks, &format!("{pointer}/interventions/{i}/date"), iv.date);
+    }
+}
+
+/// The patient of a patient examination, locked (see [`lock_birth`]), and their birth.
+async fn lock_birth_of(tx: &mut Tx, patient_examination_id: i64) -> Result<Option<Birth>, DbError> {
+    let patient: Option<One<i64>> =
+        tx.fetch_optional("SELECT patient_id FROM patient_examination WHERE id = $1", params![patient_examination_id]).await?;
+    match patient {
+        Some(One(p)) => lock_birth(tx, p).await,
+        None => Ok(None),
+    }
+}
 
 /// A finding whose names have been resolved to ids.
 #[derive(Debug, Clone)]
@@ -97,6 +118,9 @@ pub async fn validate(
         {
             checks.add(&format!("{p}/state"), format!("unknown state `{state}`; states are {}", INTERVENTION_STATES.join(", ")));
         }
+        // A planned intervention may lie ahead; one that happened (or failed, or was not done) may not.
+        let ahead = if iv.state.as_deref() == Some("planned") { PLANNED_YEARS_AHEAD } else { 0 };
+        check_date(checks, &format!("{p}/date"), iv.date, ahead);
         if let Some(id) = terms::require(db, checks, "finding_intervention", &iv.intervention, &format!("{p}/intervention")).await? {
             interventions.push((id, iv.state.clone(), iv.date));
         }
@@ -243,10 +267,13 @@ pub async fn create(db: &Db, patient_examination_id: i64, input: &PatientFinding
     };
     let mut checks = Checks::default();
     let valid = validate(db, &mut checks, Some((exam_id, &exam_name)), input, "").await?;
+    let mut tx = db.begin().await?;
+    if let Some(birth) = lock_birth_of(&mut tx, patient_examination_id).await? {
+        check_birth(&birth, &mut checks, input, "");
+    }
     checks.finish()?;
     let valid = valid.ok_or_else(|| ServiceError::invalid("/finding", "invalid finding"))?;
     let now = super::now();
-    let mut tx = db.begin().await?;
     // Bump the examination's version: its representation (which embeds findings) changed.
     tx.execute("UPDATE patient_examination SET version = version + 1, updated_at = $1 WHERE id = $2", params![now, patient_examination_id])
         .await?;
@@ -261,10 +288,13 @@ pub async fn replace(db: &Db, id: i64, expected_version: i64, input: &PatientFin
     let exam = examination_of(db, current.patient_examination_id).await?;
     let mut checks = Checks::default();
     let valid = validate(db, &mut checks, exam.as_ref().map(|(i, n)| (*i, n.as_str())), input, "").await?;
+    let mut tx = db.begin().await?;
+    if let Some(birth) = lock_birth_of(&mut tx, current.patient_examination_id).await? {
+        check_birth(&birth, &mut checks, input, "");
+    }
     checks.finish()?;
     let valid = valid.ok_or_else(|| ServiceError::invalid("/finding", "invalid finding"))?;
     let now = super::now();
-    let mut tx = db.begin().await?;
     let n = tx
         .execute(
             "UPDATE patient_finding SET finding_id = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",

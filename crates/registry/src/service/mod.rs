@@ -13,6 +13,7 @@ pub mod segments;
 pub mod state;
 pub mod terminology;
 pub mod terms;
+pub mod text;
 pub mod tokens;
 pub mod uploads;
 pub mod videos;
@@ -39,7 +40,8 @@ pub fn limits(paging: &Paging) -> Result<(i64, i64)> {
     }
     checks.finish()?;
     let per_page = i64::from(paging.per_page);
-    Ok((per_page, (i64::from(paging.page) - 1) * per_page))
+    let offset = (i64::from(paging.page) - 1).checked_mul(per_page).ok_or_else(|| ServiceError::invalid("/page", "is too large"))?;
+    Ok((per_page, offset))
 }
 
 /// Runs a list query and its count with the same `WHERE` clause. `select` and `count` are the
@@ -117,8 +119,22 @@ impl From<DbError> for ServiceError {
 }
 
 /// Lowercase hex SHA-256.
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+pub use endoreg_common::storage::keys::is_sha256;
+
+/// Records a problem at `pointer` unless `value` lies in `range` (frame numbers, counts, steps: values
+/// whose arithmetic must not overflow).
+pub fn check_range(checks: &mut Checks, pointer: &str, value: i64, range: std::ops::RangeInclusive<i64>) {
+    if !range.contains(&value) {
+        checks.add(pointer, format!("must be between {} and {}", range.start(), range.end()));
+    }
+}
+
+/// Records a problem at `pointer` unless the storage key `key` (from a request) is `expected`, the key
+/// the registry and the workers make for this record: keys are never taken as sent.
+pub fn check_key(checks: &mut Checks, pointer: &str, key: &str, expected: &str) {
+    if key != expected {
+        checks.add(pointer, format!("must be `{expected}`, the key of this content (keys are made from content hashes)"));
+    }
 }
 
 /// The current time at microsecond precision: what PostgreSQL stores, so that SQLite holds the same

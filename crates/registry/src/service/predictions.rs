@@ -5,13 +5,15 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use endoreg_common::api::{AiModelVersion, AiModelVersionIn, Prediction, PredictionIn};
+use endoreg_common::api::{AiModelVersion, AiModelVersionIn, MAX_FRAMES, Prediction, PredictionIn};
+use endoreg_common::storage::keys;
 
 use crate::db::Db;
 use crate::db::exec::{One, Param};
 use crate::params;
 
-use super::{Checks, Result, ServiceError, terms};
+use super::text::{self, Kind};
+use super::{Checks, Result, ServiceError, check_key, check_range, terms};
 
 #[derive(sqlx::FromRow)]
 struct VersionRow {
@@ -49,6 +51,9 @@ pub async fn versions(db: &Db) -> Result<Vec<AiModelVersion>> {
     Ok(rows.into_iter().map(AiModelVersion::from).collect())
 }
 
+/// Longest model version name.
+pub const VERSION_MAX_CHARS: usize = 100;
+
 /// Registers a model version; the same model and version return the existing record (its label set and
 /// metadata must agree: a version is immutable once predictions refer to it).
 pub async fn register_version(db: &Db, input: &AiModelVersionIn) -> Result<AiModelVersion> {
@@ -58,9 +63,7 @@ pub async fn register_version(db: &Db, input: &AiModelVersionIn) -> Result<AiMod
         Some(l) => terms::require(db, &mut checks, "label_set", l, "/label_set").await?,
         None => None,
     };
-    if input.version.trim().is_empty() || input.version.len() > 100 {
-        checks.add("/version", "must be 1 to 100 characters");
-    }
+    text::check(&mut checks, "/version", &input.version, Kind::SingleLine, VERSION_MAX_CHARS);
     if !(input.metadata.is_object() || input.metadata.is_null()) {
         checks.add("/metadata", "must be a JSON object");
     }
@@ -133,12 +136,9 @@ pub async fn record(db: &Db, video: i64, model_version: i64, input: &PredictionI
     let v = super::videos::get(db, video).await?;
     version(db, model_version).await?;
     let mut checks = Checks::default();
-    if input.storage_key.trim().is_empty() {
-        checks.add("/storage_key", "must not be empty");
-    }
-    if input.step < 1 || input.frame_count < 0 {
-        checks.add("/step", "step must be at least 1 and frame_count at least 0");
-    }
+    check_key(&mut checks, "/storage_key", &input.storage_key, &keys::predictions(&v.sha256, model_version));
+    check_range(&mut checks, "/frame_count", input.frame_count, 0..=MAX_FRAMES);
+    check_range(&mut checks, "/step", input.step, 1..=MAX_FRAMES);
     if input.labels.is_empty() {
         checks.add("/labels", "name the labels of the stored probabilities");
     }
@@ -154,12 +154,7 @@ pub async fn record(db: &Db, video: i64, model_version: i64, input: &PredictionI
         if !label_ids.contains_key(&s.label) {
             checks.add(&format!("{p}/label"), format!("`{}` is not one of the prediction's labels", s.label));
         }
-        if s.start_frame < 0 || s.end_frame < s.start_frame {
-            checks.add(&p, "needs 0 <= start_frame <= end_frame");
-        }
-        if frames.is_some_and(|n| s.end_frame >= n) {
-            checks.add(&format!("{p}/end_frame"), format!("the video has {} frames", frames.unwrap_or_default()));
-        }
+        super::segments::check_frames(&mut checks, &p, s.start_frame, s.end_frame, frames);
     }
     checks.finish()?;
     let source = terms::id_of(db, "information_source", "prediction").await?;

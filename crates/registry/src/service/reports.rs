@@ -3,13 +3,18 @@
 use chrono::{DateTime, Utc};
 
 use endoreg_common::api::{Page, Paging, Report, ReportCreate, ReportFilter, ReportPatch, StateChange};
+use endoreg_common::storage::keys;
 
 use crate::db::Db;
 use crate::db::exec::{One, Tx};
 use crate::params;
 
 use super::state::ReportState;
-use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms};
+use super::text::{self, Kind};
+use super::{Checks, Filters, Result, ServiceError, VersionProbe, check_key, explain_version_miss, is_sha256, terms};
+
+/// Longest anonymised report text.
+pub const TEXT_MAX_CHARS: usize = 500_000;
 
 #[derive(sqlx::FromRow)]
 struct ReportRow {
@@ -106,6 +111,11 @@ pub async fn check_create<'a>(db: &Db, input: &'a ReportCreate) -> Result<NewRep
     if input.size_bytes.is_some_and(|s| s < 0) {
         checks.add("/size_bytes", "must not be negative");
     }
+    if let Some(key) = &input.raw_key
+        && is_sha256(&input.sha256)
+    {
+        check_key(&mut checks, "/raw_key", key, &keys::raw(&input.sha256));
+    }
     checks.finish()?;
     Ok(NewReport { input, center, pdf_type })
 }
@@ -143,6 +153,12 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &ReportPatch
         None => None,
     };
     super::examinations::check_reference(db, &mut checks, patch.patient_examination_id.flatten()).await?;
+    if let Some(key) = &patch.raw_key {
+        check_key(&mut checks, "/raw_key", key, &keys::raw(&current.sha256));
+    }
+    if let Some(Some(t)) = &patch.anonymised_text {
+        text::check(&mut checks, "/anonymised_text", t, Kind::FreeText, TEXT_MAX_CHARS);
+    }
     checks.finish()?;
     let exam = match patch.patient_examination_id {
         Some(e) => e,
@@ -167,9 +183,9 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &ReportPatch
 
 pub async fn change_state(db: &Db, id: i64, expected_version: i64, change: &StateChange) -> Result<Report> {
     let next: ReportState = change.state.parse().map_err(|e: String| ServiceError::invalid("/state", e))?;
-    if next == ReportState::Failed && change.detail.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        return Err(ServiceError::invalid("/detail", "a failure needs a reason a data manager can act on"));
-    }
+    let mut checks = Checks::default();
+    super::videos::check_detail(&mut checks, change.detail.as_deref(), next == ReportState::Failed);
+    checks.finish()?;
     let current = get(db, id).await?;
     if current.version != expected_version {
         return Err(ServiceError::VersionMismatch { current: current.version });

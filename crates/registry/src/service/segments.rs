@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use endoreg_common::api::{LabelSegment, LabelSegmentIn, SegmentFilter};
+use endoreg_common::api::{LabelSegment, LabelSegmentIn, MAX_FRAMES, SegmentFilter};
 
 use crate::db::Db;
 use crate::db::exec::One;
 use crate::params;
 
-use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, terms};
+use super::{Checks, Filters, Result, ServiceError, VersionProbe, check_range, explain_version_miss, terms};
 
 #[derive(sqlx::FromRow)]
 struct SegmentRow {
@@ -72,6 +72,27 @@ pub async fn list(db: &Db, video_id: i64, filter: &SegmentFilter) -> Result<Vec<
     Ok(rows.into_iter().map(LabelSegment::from).collect())
 }
 
+/// Checks a segment's frames, `start` to `end` inclusive, of a video of `frame_count` frames (when known);
+/// problems under `pointer`.
+pub fn check_frames(checks: &mut Checks, pointer: &str, start: i64, end: i64, frame_count: Option<i64>) {
+    let before = checks.len();
+    check_range(checks, &format!("{pointer}/start_frame"), start, 0..=MAX_FRAMES - 1);
+    check_range(checks, &format!("{pointer}/end_frame"), end, 0..=MAX_FRAMES - 1);
+    if checks.len() > before {
+        return;
+    }
+    if end < start {
+        checks.add(&format!("{pointer}/end_frame"), format!("must be at least start_frame ({start})"));
+    }
+    match frame_count {
+        Some(0) => checks.add(&format!("{pointer}/end_frame"), "the video has no frames"),
+        Some(n) if end >= n => {
+            checks.add(&format!("{pointer}/end_frame"), format!("the video has {n} frames (0 to {})", n.saturating_sub(1)))
+        }
+        _ => {}
+    }
+}
+
 struct Valid {
     label: i64,
     source: Option<i64>,
@@ -88,17 +109,7 @@ async fn validate(db: &Db, video_id: i64, input: &LabelSegmentIn) -> Result<Vali
         Some(s) => terms::require(db, &mut checks, "information_source", s, "/source").await?,
         None => None,
     };
-    if input.start_frame < 0 {
-        checks.add("/start_frame", "must not be negative");
-    }
-    if input.end_frame < input.start_frame {
-        checks.add("/end_frame", format!("must be at least start_frame ({})", input.start_frame));
-    }
-    if let Some(n) = frame_count
-        && input.end_frame >= n
-    {
-        checks.add("/end_frame", format!("the video has {n} frames (0..{})", n - 1));
-    }
+    check_frames(&mut checks, "", input.start_frame, input.end_frame, frame_count);
     if let Some(mv) = input.model_version_id {
         let found: Option<One<i64>> = db.fetch_optional("SELECT id FROM ai_model_version WHERE id = $1", params![mv]).await?;
         if found.is_none() {

@@ -2,14 +2,18 @@
 
 use chrono::{DateTime, Utc};
 
-use endoreg_common::api::{FrameSet, Page, Paging, StateChange, StateEvent, Video, VideoCreate, VideoFilter, VideoMetadata, VideoPatch};
+use endoreg_common::api::{
+    FrameSet, MAX_FRAMES, Page, Paging, StateChange, StateEvent, Video, VideoCreate, VideoFilter, VideoMetadata, VideoPatch,
+};
+use endoreg_common::storage::keys;
 
 use crate::db::Db;
 use crate::db::exec::{One, Tx};
 use crate::params;
 
 use super::state::VideoState;
-use super::{Checks, Filters, Result, ServiceError, VersionProbe, explain_version_miss, is_sha256, terms};
+use super::text::{self, Kind};
+use super::{Checks, Filters, Result, ServiceError, VersionProbe, check_key, check_range, explain_version_miss, is_sha256, terms};
 
 #[derive(sqlx::FromRow)]
 struct VideoRow {
@@ -132,6 +136,20 @@ pub async fn list(db: &Db, filter: &VideoFilter, paging: &Paging) -> Result<Page
     super::page(db, SELECT, count, &f, "v.id", paging, |r: VideoRow| r.into_api(Vec::new())).await
 }
 
+/// Longest container or codec name.
+pub const CODE_MAX_CHARS: usize = 64;
+
+/// Longest reason given with a state change.
+pub const DETAIL_MAX_CHARS: usize = 2_000;
+
+/// Checks a state change's reason: free text, required (not blank) for `failed`.
+pub fn check_detail(checks: &mut Checks, detail: Option<&str>, failed: bool) {
+    text::check_opt(checks, "/detail", detail, Kind::FreeText, DETAIL_MAX_CHARS);
+    if failed && detail.is_none_or(|d| d.trim().is_empty()) {
+        checks.add("/detail", "a failure needs a reason a data manager can act on");
+    }
+}
+
 fn check_metadata(checks: &mut Checks, m: &VideoMetadata) {
     let positive = [("width", m.width), ("height", m.height)];
     for (name, v) in positive {
@@ -145,9 +163,11 @@ fn check_metadata(checks: &mut Checks, m: &VideoMetadata) {
     if m.duration_s.is_some_and(|d| !(d >= 0.0 && d.is_finite())) {
         checks.add("/metadata/duration_s", "must be a finite number of seconds, at least 0");
     }
-    if m.frame_count.is_some_and(|n| n < 0) {
-        checks.add("/metadata/frame_count", "must not be negative");
+    if let Some(n) = m.frame_count {
+        check_range(checks, "/metadata/frame_count", n, 0..=MAX_FRAMES);
     }
+    text::check_opt(checks, "/metadata/container", m.container.as_deref(), Kind::SingleLine, CODE_MAX_CHARS);
+    text::check_opt(checks, "/metadata/codec", m.codec.as_deref(), Kind::SingleLine, CODE_MAX_CHARS);
     if m.rotation.is_some_and(|r| ![0, 90, 180, 270].contains(&r)) {
         checks.add("/metadata/rotation", "must be 0, 90, 180 or 270");
     }
@@ -184,6 +204,11 @@ pub async fn check_create<'a>(db: &Db, input: &'a VideoCreate) -> Result<NewVide
     }
     if input.size_bytes.is_some_and(|s| s < 0) {
         checks.add("/size_bytes", "must not be negative");
+    }
+    if let Some(key) = &input.raw_key
+        && is_sha256(&input.sha256)
+    {
+        check_key(&mut checks, "/raw_key", key, &keys::raw(&input.sha256));
     }
     checks.finish()?;
     Ok(NewVideo { input, center, processor })
@@ -231,6 +256,14 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &VideoPatch)
     super::examinations::check_reference(db, &mut checks, patch.patient_examination_id.flatten()).await?;
     let m = patch.metadata.clone().unwrap_or(current.metadata.clone());
     check_metadata(&mut checks, &m);
+    if let Some(key) = &patch.raw_key {
+        check_key(&mut checks, "/raw_key", key, &keys::raw(&current.sha256));
+    }
+    if let Some(key) = &patch.anonymised_key
+        && !keys::is_anonymised_video(key)
+    {
+        checks.add("/anonymised_key", "must be `anonymised/<aa>/<sha256>.mp4`, the key of the anonymised video's content");
+    }
     checks.finish()?;
     let n = db
         .execute(
@@ -265,9 +298,9 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, patch: &VideoPatch)
 /// Moves a video to another state if the state machine allows it, recording the transition.
 pub async fn change_state(db: &Db, id: i64, expected_version: i64, change: &StateChange) -> Result<Video> {
     let next: VideoState = change.state.parse().map_err(|e: String| ServiceError::invalid("/state", e))?;
-    if next == VideoState::Failed && change.detail.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        return Err(ServiceError::invalid("/detail", "a failure needs a reason a data manager can act on"));
-    }
+    let mut checks = Checks::default();
+    check_detail(&mut checks, change.detail.as_deref(), next == VideoState::Failed);
+    checks.finish()?;
     let now = super::now();
     let mut tx = db.begin().await?;
     let row: Option<(String, i64)> = tx.fetch_optional("SELECT state, version FROM video WHERE id = $1", params![id]).await?;
@@ -313,17 +346,26 @@ pub async fn put_frame_set(db: &Db, id: i64, set: &FrameSet) -> Result<Video> {
     if !["jpeg", "png"].contains(&set.format.as_str()) {
         checks.add("/format", "must be `jpeg` or `png`");
     }
-    if set.first_frame < 0 || set.frame_count < 0 || set.step < 1 {
-        checks.add("/step", "first_frame and frame_count must be at least 0, step at least 1");
+    check_range(&mut checks, "/first_frame", set.first_frame, 0..=MAX_FRAMES - 1);
+    check_range(&mut checks, "/frame_count", set.frame_count, 0..=MAX_FRAMES);
+    check_range(&mut checks, "/step", set.step, 1..=MAX_FRAMES);
+    if checks.is_empty() && set.frame_count > 0 {
+        // first_frame + (frame_count - 1) × step, which the bounds above keep far from overflowing; checked
+        // all the same, so that a change of bounds cannot make it wrap.
+        let last = (set.frame_count - 1).checked_mul(set.step).and_then(|n| n.checked_add(set.first_frame));
+        match (last, video.metadata.frame_count) {
+            (Some(last), Some(total)) if last >= total => {
+                checks.add("/frame_count", format!("the last frame ({last}) lies beyond the video's {total} frames"));
+            }
+            (Some(last), _) if last < MAX_FRAMES => {}
+            _ => checks.add(
+                "/frame_count",
+                format!("the last frame, first_frame + (frame_count - 1) × step, lies beyond frame {}", MAX_FRAMES - 1),
+            ),
+        }
     }
-    if let Some(total) = video.metadata.frame_count
-        && set.frame_count > 0
-        && set.first_frame + (set.frame_count - 1) * set.step >= total
-    {
-        checks.add("/frame_count", format!("the last frame lies beyond the video's {total} frames"));
-    }
-    if set.storage_prefix.trim().is_empty() {
-        checks.add("/storage_prefix", "must not be empty");
+    if ["raw", "anonymised"].contains(&set.source.as_str()) {
+        check_key(&mut checks, "/storage_prefix", &set.storage_prefix, &keys::frames(&video.sha256, &set.source));
     }
     checks.finish()?;
     db.execute(

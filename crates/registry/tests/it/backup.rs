@@ -151,3 +151,66 @@ async fn a_damaged_or_foreign_file_restores_nothing() {
     let err = backup::import(&app.db, &good).await.unwrap_err().to_string();
     assert!(err.contains("empty database"), "{err}");
 }
+
+/// An export from a registry that stored U+0000 (SQLite could, before the API refused it): PostgreSQL
+/// cannot hold it, and the import names the record instead of failing with the database's words;
+/// SQLite restores it as it was.
+async fn an_export_with_nul(to: Backend) -> Result<backup::Summary, String> {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let p = app.patient().await;
+    let r =
+        app.call(Some(Role::DataManager), Method::PUT, &format!("/api/v1/patients/{p}/identity"), Some(json!({"notes": "ab"})), None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    app.db.execute("UPDATE patient_identity SET notes = 'a' || char(0) || 'b'", vec![]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.jsonl");
+    backup::export(&app.db, &file).await.unwrap();
+    let (target, _guard) = database(to).await;
+    let result = backup::import(&target, &file).await.map_err(|e| e.to_string());
+    let One(n): One<i64> = target.fetch_one("SELECT COUNT(*) FROM patient", vec![]).await.unwrap();
+    assert_eq!(n, if result.is_ok() { 1 } else { 0 }, "all or nothing");
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_holding_nul_names_the_record_postgres_cannot_store() {
+    let err = an_export_with_nul(Backend::Postgres).await.unwrap_err();
+    for needle in ["line ", "patient_identity patient_id=1", "column notes", "U+0000", "restore the export into SQLite"] {
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_holding_nul_restores_into_sqlite() {
+    let summary = an_export_with_nul(Backend::Sqlite).await.unwrap();
+    assert_eq!(summary.rows["patient_identity"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_the_database_refuses_are_named_by_table_and_lines() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let first = app.post("/api/v1/patients", json!({"center": "demo_center", "pseudonym": "TWIN-1"})).await;
+    app.post("/api/v1/patients", json!({"center": "demo_center", "pseudonym": "TWIN-2"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.jsonl");
+    backup::export(&app.db, &good).await.unwrap();
+    // Two patients with one pseudonym, and a checksum that agrees: well-formed, refused by the schema.
+    let text = std::fs::read_to_string(&good).unwrap().replacen("\"TWIN-2\"", "\"TWIN-1\"", 1);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let trailer: serde_json::Value = serde_json::from_str(lines.pop().unwrap()).unwrap();
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(body.as_bytes()))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let trailer = json!({"end": true, "rows": trailer["rows"], "sha256": digest});
+    let patched = dir.path().join("patched.jsonl");
+    std::fs::write(&patched, format!("{body}{trailer}\n")).unwrap();
+    let first_line = lines.iter().position(|l| l.contains(&format!("[{},\"TWIN-1\"", first.body["id"]))).unwrap() + 1;
+    for to in [Backend::Sqlite, Backend::Postgres] {
+        let (db, _guard) = database(to).await;
+        let err = backup::import(&db, &patched).await.unwrap_err().to_string();
+        let needle = format!("table patient, lines {first_line} to {}", first_line + 1);
+        assert!(err.contains(&needle) && err.contains("refused these rows"), "{to:?}: {needle} not in {err}");
+    }
+}

@@ -220,7 +220,9 @@ async fn predictions_replace_a_model_versions_segments_and_follow_processing(app
     assert_eq!(v1.body["id"], v2.body["id"]);
     let mv_id = v1.body["id"].as_i64().unwrap();
     let labels = ["outside", "polyp", "nbi"];
-    let record = |segments: serde_json::Value| json!({"storage_key": "predictions/x/1.bin", "frame_count": 500, "step": 1, "labels": labels, "segments": segments});
+    let key = endoreg_common::storage::keys::predictions(up["video"]["sha256"].as_str().unwrap(), mv_id);
+    let record =
+        |segments: serde_json::Value| json!({"storage_key": key, "frame_count": 500, "step": 1, "labels": labels, "segments": segments});
     let path = format!("/api/v1/videos/{video}/predictions/{mv_id}");
     let r = app
         .call(

@@ -11,7 +11,7 @@ use endoreg_common::api::{
     PatientFinding, PatientFindingIn,
 };
 
-use super::{ListErrors, ReadErrors, State, WriteErrors};
+use super::State;
 use crate::http::error::ApiResult;
 use crate::http::extract::{IfMatch, Json, Path, Query};
 use crate::http::policy::guard;
@@ -33,14 +33,14 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 
 /// Examinations, filtered by center, examination, patient and date range.
 #[utoipa::path(get, path = "/api/v1/patient-examinations", tag = "examinations", params(ExaminationFilter),
-    responses((status = 200, body = Page<ExaminationSummary>), ListErrors))]
+    responses((status = 200, body = Page<ExaminationSummary>)))]
 pub async fn list_examinations(S(state): State, Query(filter): Query<ExaminationFilter>) -> ApiResult<JsonOk<Page<ExaminationSummary>>> {
     Ok(JsonOk(examinations::list(&state.db, &filter, &filter.paging()).await?))
 }
 
 /// Records an examination, optionally with its findings, in one transaction.
 #[utoipa::path(post, path = "/api/v1/patient-examinations", tag = "examinations", request_body = PatientExaminationCreate,
-    responses((status = 201, body = PatientExamination, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
+    responses((status = 201, body = PatientExamination, headers(("ETag" = String), ("Location" = String)))))]
 pub async fn create_examination(S(state): State, Json(input): Json<PatientExaminationCreate>) -> ApiResult<Created<PatientExamination>> {
     let e = examinations::create(&state.db, &input).await?;
     let location = format!("/api/v1/patient-examinations/{}", e.id);
@@ -48,14 +48,14 @@ pub async fn create_examination(S(state): State, Json(input): Json<PatientExamin
 }
 
 /// An examination with its indications and findings (classifications, interventions).
-#[utoipa::path(get, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path)),
-    responses((status = 200, body = PatientExamination, headers(("ETag" = String))), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = PatientExamination, headers(("ETag" = String)))))]
 pub async fn get_examination(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<PatientExamination>> {
     Ok(Versioned(examinations::get(&state.db, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    request_body = PatientExaminationPatch, responses((status = 200, body = PatientExamination), WriteErrors))]
+#[utoipa::path(patch, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    request_body = PatientExaminationPatch, responses((status = 200, body = PatientExamination)))]
 pub async fn update_examination(
     S(state): State,
     Path(id): Path<i64>,
@@ -66,8 +66,8 @@ pub async fn update_examination(
 }
 
 /// Deletes an examination with its findings (not while videos or reports belong to it).
-#[utoipa::path(delete, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    responses((status = 204, description = "Deleted"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/patient-examinations/{id}", tag = "examinations", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_examination(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     examinations::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -75,8 +75,8 @@ pub async fn delete_examination(S(state): State, Path(id): Path<i64>, IfMatch(v)
 
 /// Adds a finding to an examination. An unknown classification choice, or one that is not a choice of its
 /// classification, is a 422 naming it.
-#[utoipa::path(post, path = "/api/v1/patient-examinations/{id}/findings", tag = "examinations", params(("id" = i64, Path)),
-    request_body = PatientFindingIn, responses((status = 201, body = PatientFinding, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/patient-examinations/{id}/findings", tag = "examinations", params(("id" = i64, Path, minimum = 1)),
+    request_body = PatientFindingIn, responses((status = 201, body = PatientFinding, headers(("ETag" = String), ("Location" = String)))))]
 pub async fn create_finding(
     S(state): State,
     Path(id): Path<i64>,
@@ -87,15 +87,15 @@ pub async fn create_finding(
     Ok(Created(f, location))
 }
 
-#[utoipa::path(get, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path)),
-    responses((status = 200, body = PatientFinding, headers(("ETag" = String))), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = PatientFinding, headers(("ETag" = String)))))]
 pub async fn get_finding(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<PatientFinding>> {
     Ok(Versioned(findings::get(&state.db, id).await?))
 }
 
 /// Replaces a finding with its classification choices and interventions.
-#[utoipa::path(put, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    request_body = PatientFindingIn, responses((status = 200, body = PatientFinding), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    request_body = PatientFindingIn, responses((status = 200, body = PatientFinding)))]
 pub async fn replace_finding(
     S(state): State,
     Path(id): Path<i64>,
@@ -105,8 +105,8 @@ pub async fn replace_finding(
     Ok(Versioned(findings::replace(&state.db, id, v, &input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    responses((status = 204, description = "Deleted"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/patient-findings/{id}", tag = "examinations", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_finding(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     findings::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)

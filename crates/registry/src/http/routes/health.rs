@@ -6,6 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use endoreg_common::api::Readiness;
+use endoreg_common::problem::Problem;
 
 use super::State;
 use crate::http::respond::JsonOk;
@@ -15,7 +16,9 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 }
 
 /// The process runs.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive", body = String)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive", body = String, content_type = "text/plain"),
+    (status = 500, description = "An internal error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The request took too long", body = Problem, content_type = "application/problem+json")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }

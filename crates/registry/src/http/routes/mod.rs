@@ -21,6 +21,9 @@ use super::AppState;
 
 pub type State = axum::extract::State<Arc<AppState>>;
 
+// These three sets are what handlers named before `policy::guard` documented each operation's errors from
+// what it takes (precisely, and with 400/404/422/500/503 where they apply). Handlers need not name them.
+
 /// Errors of reading one record.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]

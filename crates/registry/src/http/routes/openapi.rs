@@ -7,7 +7,7 @@ use utoipa_axum::routes;
 
 use endoreg_common::access::Permission;
 
-use super::{ReadErrors, State};
+use super::State;
 use crate::http::policy::guard;
 
 pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
@@ -15,7 +15,7 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"), ReadErrors))]
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json(axum::extract::State(state): State) -> Response {
     let body = state.openapi_json.get().cloned().unwrap_or_else(|| "{}".into());
     let mut res = body.into_response();

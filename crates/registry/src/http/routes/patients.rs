@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use endoreg_common::access::Permission;
 use endoreg_common::api::{Page, Paged, Patient, PatientCreate, PatientFilter, PatientIdentity, PatientIdentityIn, PatientPatch};
 
-use super::{ListErrors, ReadErrors, State, WriteErrors};
+use super::State;
 use crate::http::error::ApiResult;
 use crate::http::extract::{IfMatch, Json, OptionalIfMatch, Path, Query};
 use crate::http::policy::guard;
@@ -28,27 +28,27 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
 }
 
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients", params(PatientFilter),
-    responses((status = 200, body = Page<Patient>), ListErrors))]
+    responses((status = 200, body = Page<Patient>)))]
 pub async fn list_patients(S(state): State, Query(filter): Query<PatientFilter>) -> ApiResult<JsonOk<Page<Patient>>> {
     Ok(JsonOk(patients::list(&state.db, &filter, &filter.paging()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/patients", tag = "patients", request_body = PatientCreate,
-    responses((status = 201, body = Patient, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
+    responses((status = 201, body = Patient, headers(("ETag" = String), ("Location" = String)))))]
 pub async fn create_patient(S(state): State, Json(input): Json<PatientCreate>) -> ApiResult<Created<Patient>> {
     let p = patients::create(&state.db, &input).await?;
     let location = format!("/api/v1/patients/{}", p.id);
     Ok(Created(p, location))
 }
 
-#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path)),
-    responses((status = 200, body = Patient, headers(("ETag" = String))), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Patient, headers(("ETag" = String)))))]
 pub async fn get_patient(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<Patient>> {
     Ok(Versioned(patients::get(&state.db, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    request_body = PatientPatch, responses((status = 200, body = Patient, headers(("ETag" = String))), WriteErrors))]
+#[utoipa::path(patch, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    request_body = PatientPatch, responses((status = 200, body = Patient, headers(("ETag" = String)))))]
 pub async fn update_patient(
     S(state): State,
     Path(id): Path<i64>,
@@ -59,23 +59,23 @@ pub async fn update_patient(
 }
 
 /// Deletes a patient without examinations, with their identity.
-#[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    responses((status = 204, description = "Deleted"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_patient(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     patients::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The patient's identifying data.
-#[utoipa::path(get, path = "/api/v1/patients/{id}/identity", tag = "patients", params(("id" = i64, Path)),
-    responses((status = 200, body = PatientIdentity, headers(("ETag" = String))), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/patients/{id}/identity", tag = "patients", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = PatientIdentity, headers(("ETag" = String)))))]
 pub async fn get_identity(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<PatientIdentity>> {
     Ok(Versioned(patients::get_identity(&state.db, id).await?))
 }
 
 /// Creates the identity (without `If-Match`) or replaces it (with the version read).
-#[utoipa::path(put, path = "/api/v1/patients/{id}/identity", tag = "patients", params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
-    request_body = PatientIdentityIn, responses((status = 200, body = PatientIdentity), (status = 201, body = PatientIdentity), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/patients/{id}/identity", tag = "patients", params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
+    request_body = PatientIdentityIn, responses((status = 200, body = PatientIdentity), (status = 201, body = PatientIdentity)))]
 pub async fn put_identity(
     S(state): State,
     Path(id): Path<i64>,

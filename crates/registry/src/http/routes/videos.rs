@@ -11,7 +11,7 @@ use endoreg_common::api::{
     VideoPatch,
 };
 
-use super::{ListErrors, ReadErrors, State, WriteErrors};
+use super::State;
 use crate::http::error::ApiResult;
 use crate::http::extract::{IfMatch, Json, Path, Query};
 use crate::http::policy::guard;
@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
         .routes(guard(Permission::WriteLabels, routes!(delete_segment)))
 }
 
-#[utoipa::path(get, path = "/api/v1/videos", tag = "videos", params(VideoFilter), responses((status = 200, body = Page<Video>), ListErrors))]
+#[utoipa::path(get, path = "/api/v1/videos", tag = "videos", params(VideoFilter), responses((status = 200, body = Page<Video>)))]
 pub async fn list_videos(S(state): State, Query(filter): Query<VideoFilter>) -> ApiResult<JsonOk<Page<Video>>> {
     Ok(JsonOk(videos::list(&state.db, &filter, &filter.paging()).await?))
 }
@@ -43,21 +43,21 @@ pub async fn list_videos(S(state): State, Query(filter): Query<VideoFilter>) -> 
 /// Registers a video (its file is stored by the media service); a video already registered (same SHA-256)
 /// is a 409 naming it.
 #[utoipa::path(post, path = "/api/v1/videos", tag = "videos", request_body = VideoCreate,
-    responses((status = 201, body = Video, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
+    responses((status = 201, body = Video, headers(("ETag" = String), ("Location" = String)))))]
 pub async fn create_video(S(state): State, Json(input): Json<VideoCreate>) -> ApiResult<Created<Video>> {
     let v = videos::create(&state.db, &input).await?;
     let location = format!("/api/v1/videos/{}", v.id);
     Ok(Created(v, location))
 }
 
-#[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = i64, Path)),
-    responses((status = 200, body = Video, headers(("ETag" = String))), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Video, headers(("ETag" = String)))))]
 pub async fn get_video(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<Video>> {
     Ok(Versioned(videos::get(&state.db, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    request_body = VideoPatch, responses((status = 200, body = Video), WriteErrors))]
+#[utoipa::path(patch, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    request_body = VideoPatch, responses((status = 200, body = Video)))]
 pub async fn update_video(
     S(state): State,
     Path(id): Path<i64>,
@@ -68,8 +68,8 @@ pub async fn update_video(
 }
 
 /// Moves a video to another processing state; transitions outside the state machine are a 409.
-#[utoipa::path(post, path = "/api/v1/videos/{id}/state", tag = "videos", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    request_body = StateChange, responses((status = 200, body = Video), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/videos/{id}/state", tag = "videos", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    request_body = StateChange, responses((status = 200, body = Video)))]
 pub async fn change_video_state(
     S(state): State,
     Path(id): Path<i64>,
@@ -80,15 +80,15 @@ pub async fn change_video_state(
 }
 
 /// The video's state history.
-#[utoipa::path(get, path = "/api/v1/videos/{id}/events", tag = "videos", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<StateEvent>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/videos/{id}/events", tag = "videos", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Vec<StateEvent>)))]
 pub async fn video_events(S(state): State, Path(id): Path<i64>) -> ApiResult<JsonOk<Vec<StateEvent>>> {
     Ok(JsonOk(videos::events(&state.db, id).await?))
 }
 
 /// Records the frames extracted from one source (`raw` or `anonymised`) of a video.
-#[utoipa::path(put, path = "/api/v1/videos/{id}/frame-sets/{source}", tag = "videos", params(("id" = i64, Path), ("source" = String, Path)),
-    request_body = FrameSet, responses((status = 200, body = Video), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/videos/{id}/frame-sets/{source}", tag = "videos", params(("id" = i64, Path, minimum = 1), ("source" = String, Path, pattern = "^(raw|anonymised)$")),
+    request_body = FrameSet, responses((status = 200, body = Video)))]
 pub async fn put_frame_set(
     S(state): State,
     Path((id, source)): Path<(i64, String)>,
@@ -103,8 +103,8 @@ pub async fn put_frame_set(
 }
 
 /// A video's label segments, optionally of one label and one source.
-#[utoipa::path(get, path = "/api/v1/videos/{id}/segments", tag = "segments", params(("id" = i64, Path), SegmentFilter),
-    responses((status = 200, body = Vec<LabelSegment>), ListErrors))]
+#[utoipa::path(get, path = "/api/v1/videos/{id}/segments", tag = "segments", params(("id" = i64, Path, minimum = 1), SegmentFilter),
+    responses((status = 200, body = Vec<LabelSegment>)))]
 pub async fn list_segments(
     S(state): State,
     Path(id): Path<i64>,
@@ -113,22 +113,22 @@ pub async fn list_segments(
     Ok(JsonOk(segments::list(&state.db, id, &filter).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/videos/{id}/segments", tag = "segments", params(("id" = i64, Path)), request_body = LabelSegmentIn,
-    responses((status = 201, body = LabelSegment, headers(("ETag" = String), ("Location" = String))), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/videos/{id}/segments", tag = "segments", params(("id" = i64, Path, minimum = 1)), request_body = LabelSegmentIn,
+    responses((status = 201, body = LabelSegment, headers(("ETag" = String), ("Location" = String)))))]
 pub async fn create_segment(S(state): State, Path(id): Path<i64>, Json(input): Json<LabelSegmentIn>) -> ApiResult<Created<LabelSegment>> {
     let s = segments::create(&state.db, id, &input).await?;
     let location = format!("/api/v1/segments/{}", s.id);
     Ok(Created(s, location))
 }
 
-#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
-    responses((status = 200, body = LabelSegment, headers(("ETag" = String))), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = LabelSegment, headers(("ETag" = String)))))]
 pub async fn get_segment(S(state): State, Path(id): Path<i64>) -> ApiResult<Versioned<LabelSegment>> {
     Ok(Versioned(segments::get(&state.db, id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    request_body = LabelSegmentIn, responses((status = 200, body = LabelSegment), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    request_body = LabelSegmentIn, responses((status = 200, body = LabelSegment)))]
 pub async fn replace_segment(
     S(state): State,
     Path(id): Path<i64>,
@@ -138,8 +138,8 @@ pub async fn replace_segment(
     Ok(Versioned(segments::replace(&state.db, id, v, &input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path), ("If-Match" = String, Header)),
-    responses((status = 204, description = "Deleted"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path, minimum = 1), ("If-Match" = String, Header)),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_segment(S(state): State, Path(id): Path<i64>, IfMatch(v): IfMatch) -> ApiResult<StatusCode> {
     segments::delete(&state.db, id, v).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,6 +1,9 @@
 //! The test harness: a real database of either backend, the real router, a token per role, and request
 //! helpers. `backends!(name)` runs `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+//! Every response that passes through [`TestApp::raw`] is checked against the API description
+//! ([`description`]).
 
+pub mod description;
 pub mod postgres;
 
 use std::collections::HashMap;
@@ -106,11 +109,16 @@ impl TestApp {
         TestApp { backend, db, router, tokens: tokens_by_role, config, _dir: dir, _data: data }
     }
 
+    /// Sends `req` through the router. A response the API description does not describe fails the test.
     pub async fn raw(&self, req: Request<Body>) -> Response {
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let res = self.router.clone().oneshot(req).await.expect("the router never fails");
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        if let Err(e) = description::registry().check(&method, &path, status, &headers, &bytes) {
+            panic!("the response does not match the API description: {e}\nbody: {}", String::from_utf8_lossy(&bytes));
+        }
         let body = if bytes.is_empty() {
             Value::Null
         } else {
