@@ -60,16 +60,13 @@
               (lib.fileset.fileFilter (f: lib.any f.hasExt [ "rs" "toml" "sql" "md" ]) ./crates)
             ];
           };
-          # Tests, clippy and rustfmt also need the test fixtures and the lint configuration.
+          # How the tests run in the sandbox: their files, programs, variables and skipped tests
+          # (reproduced without Nix by .ci-nix/sandbox-tests.sh).
+          testEnv = import ./tests/cargo-test-env.nix { inherit pkgs; };
+          # Tests, clippy and rustfmt also need the test fixtures, the lint configuration and what the tests read.
           checkSrc = lib.fileset.toSource {
             root = ./.;
-            fileset = lib.fileset.unions [
-              ./Cargo.toml
-              ./Cargo.lock
-              ./clippy.toml
-              ./rustfmt.toml
-              ./crates
-            ];
+            fileset = lib.fileset.unions (map (f: ./. + "/${f}") testEnv.files);
           };
 
           commonArgs = {
@@ -166,29 +163,12 @@
             };
             cargo-test = craneLib.cargoTest (
               commonArgs
+              // testEnv.env
               // {
                 inherit cargoArtifacts;
+                inherit (testEnv) nativeCheckInputs;
                 src = checkSrc;
-                # the PostgreSQL tests start their own cluster (initdb, pg_ctl); the inference tests run
-                # Python scripts (ONNX models made on the fly, EndoregDB's preprocessing with Pillow)
-                nativeCheckInputs = [
-                  pkgs.postgresql
-                  (pkgs.python3.withPackages (ps: [ ps.onnx ps.numpy ps.pillow ]))
-                ];
-                # the inference tests run the demo model with nixpkgs' ONNX Runtime (CPU)
-                ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
-                # Skipped in the sandbox, run by .ci/run: they read the EndoregDB base data beside the
-                # checkout (../shared, not part of this repository) or need moto's S3 server.
-                cargoTestExtraArgs = lib.concatStringsSep " " [
-                  "--workspace --"
-                  "--skip an_operator_session_from_migrate_to_restore"
-                  "--skip the_shared_tree_imports_with_the_independently_established_result"
-                  "--skip other_tree_versions_are_read_and_their_problems_named"
-                  "--skip round_trip_is_lossless"
-                  "--skip s3_storage_keeps_the_local_guarantees"
-                  # byte-identical to the output of the onnx version .ci/setup pins; nixpkgs' may differ
-                  "--skip the_committed_demo_model_is_what_its_script_generates"
-                ];
+                cargoTestExtraArgs = lib.concatStringsSep " " ([ "--workspace --" ] ++ map (t: "--skip ${t}") testEnv.skip);
               }
             );
           };

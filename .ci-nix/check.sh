@@ -2,8 +2,10 @@
 # The offline checks of the Nix side: every .nix file parses, deadnix is clean, formatting is nixpkgs-fmt's,
 # the flake's lock is complete (`nix flake metadata --no-update-lock-file`, no network), the inventory and
 # the secrets' recipients evaluate and match the encrypted files, every NixOS option the modules set exists
-# (tests/check-options.py against ../shared/nix/nixos-options.json). With the mirrors of the offline
-# evaluator present (NIXOS_OFFLINE_EVAL_MIRRORS), also every host and check evaluated by it.
+# (tests/check-options.py against ../shared/nix/nixos-options.json), and the PostgreSQL, ONNX Runtime, Python
+# and FFmpeg tests in the environment checks.cargo-test gives them in the Nix sandbox (.ci-nix/sandbox-tests.sh;
+# root, about 30 s once the test binaries are built). With the mirrors of the offline evaluator present
+# (NIXOS_OFFLINE_EVAL_MIRRORS), also every host and check evaluated by it.
 #
 # Runs from any directory on Debian 12 / Ubuntu; installs what it needs (apt: nix-bin; cargo: deadnix,
 # nixpkgs-fmt) only when missing. Runs every check, then exits non-zero if any failed.
@@ -148,6 +150,7 @@ step "nix flake metadata --no-update-lock-file (offline)" flake_lock
 step "inventory and secrets evaluate" inventory
 step "NixOS options exist (tests/check-options.py)" options
 step "nixos-offline-eval --deep --checks" offline_eval
+step "tests in checks.cargo-test's environment (.ci-nix/sandbox-tests.sh)" as_root .ci-nix/sandbox-tests.sh
 
 if [ "${#failed[@]}" -gt 0 ]; then
     printf 'nix-check: FAILED: %s\n' "${failed[@]}" >&2
