@@ -39,4 +39,6 @@ in
   '';
   # Roles that contradict each other fail with an assertion that says why.
   role-conflicts = import ./role-conflicts.nix { inherit self pkgs lib; };
+  # The scheduled export has no network with SQLite or a socket, and reaches a remote PostgreSQL.
+  backup-network = import ./backup-network.nix { inherit self pkgs lib; };
 }
