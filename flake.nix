@@ -229,10 +229,27 @@
 
       nixosConfigurations = import ./hosts { inherit lib self disko; };
 
+      # The workspace's checks, the VM and evaluation tests, and every host of this system as it is deployed
+      # (host-<name>: a link to its system, config.system.build.toplevel, so `nix flake check` builds what
+      # `nixos-rebuild` would; a derivation of its own, which also the offline evaluation can evaluate).
       checks = forAllSystems (
         pkgs:
         (workspace pkgs).checks
         // import ./tests { inherit self pkgs lib; }
+        // lib.mapAttrs'
+          (name: host: lib.nameValuePair "host-${name}" (
+            pkgs.runCommand "endoreg-host-${name}" { } "ln -s ${host.config.system.build.toplevel} $out"
+          ))
+          (
+            lib.filterAttrs
+              (_: host:
+                let
+                  # NixOS elaborates the platform; set as a string, it is the system
+                  platform = host.config.nixpkgs.hostPlatform;
+                in
+                (platform.system or platform) == pkgs.stdenv.hostPlatform.system)
+              self.nixosConfigurations
+          )
       );
 
       devShells = forAllSystems (pkgs: {
