@@ -41,4 +41,7 @@ in
   role-conflicts = import ./role-conflicts.nix { inherit self pkgs lib; };
   # The scheduled export has no network with SQLite or a socket, and reaches a remote PostgreSQL.
   backup-network = import ./backup-network.nix { inherit self pkgs lib; };
+  # ai-deploy's NVIDIA driver on a single-GPU server and an NVSwitch box: open module as asked, fabric manager
+  # only with NVSwitch.
+  nvidia = import ./nvidia.nix { inherit self pkgs lib; };
 }
