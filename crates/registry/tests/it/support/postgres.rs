@@ -171,28 +171,28 @@ fn uuid_like() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
 }
 
+// (helpers inside the test: the benches include this file too, where a #[test] function is not compiled)
 #[cfg(test)]
 mod tests {
-    use super::find_bin_dir;
-    use std::ffi::OsString;
-    use std::path::Path;
-
-    /// A directory with executable (empty) initdb and pg_ctl.
-    fn tools(dir: &Path) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(dir).unwrap();
-        for t in ["initdb", "pg_ctl"] {
-            std::fs::write(dir.join(t), "").unwrap();
-            std::fs::set_permissions(dir.join(t), std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-    }
-
-    fn path_of(dirs: &[&Path]) -> Option<OsString> {
-        Some(std::env::join_paths(dirs).unwrap())
-    }
-
     #[test]
     fn postgresql_binaries_are_found_on_path_as_in_the_nix_sandbox() {
+        use super::find_bin_dir;
+        use std::ffi::OsString;
+        use std::path::Path;
+
+        /// A directory with executable (empty) initdb and pg_ctl.
+        fn tools(dir: &Path) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(dir).unwrap();
+            for t in ["initdb", "pg_ctl"] {
+                std::fs::write(dir.join(t), "").unwrap();
+                std::fs::set_permissions(dir.join(t), std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        fn path_of(dirs: &[&Path]) -> Option<OsString> {
+            Some(std::env::join_paths(dirs).unwrap())
+        }
+
         let tmp = tempfile::tempdir().unwrap();
         let (empty, nix, debian) = (tmp.path().join("empty"), tmp.path().join("nix/bin"), tmp.path().join("debian"));
         std::fs::create_dir_all(&empty).unwrap();
