@@ -64,11 +64,13 @@ in
       secrets = config.endoreg.secrets.files;
       # `endoreg-test-s3 METHOD PATH [REGION]`: one request to the S3 server, signed (AWS signature version 4)
       # with the TEST-ONLY keys for REGION (Garage's by default); prints the answer, fails on an error status.
+      # Garage refuses a request without x-amz-content-sha256, which curl adds itself only in newer versions.
       s3 = pkgs.writeShellScriptBin "endoreg-test-s3" ''
         set -euo pipefail
         printf 'user = "%s:%s"\n' "$(cat ${secrets.s3-access-key-id.path})" "$(cat ${secrets.s3-secret-access-key.path})" \
           | ${pkgs.curl}/bin/curl --config - --fail --silent --show-error \
-              --aws-sigv4 "aws:amz:''${3:-${region}}:s3" --request "$1" "http://127.0.0.1:${toString s3Port}$2"
+              --aws-sigv4 "aws:amz:''${3:-${region}}:s3" --header "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+              --request "$1" "http://127.0.0.1:${toString s3Port}$2"
       '';
       garage = config.services.garage.package;
     in
