@@ -60,16 +60,13 @@
               (lib.fileset.fileFilter (f: lib.any f.hasExt [ "rs" "toml" "sql" "md" ]) ./crates)
             ];
           };
-          # Tests, clippy and rustfmt also need the test fixtures and the lint configuration.
+          # How the tests run in the sandbox: their files, programs, variables and skipped tests
+          # (reproduced without Nix by .ci-nix/sandbox-tests.sh).
+          testEnv = import ./tests/cargo-test-env.nix { inherit pkgs; };
+          # Tests, clippy and rustfmt also need the test fixtures, the lint configuration and what the tests read.
           checkSrc = lib.fileset.toSource {
             root = ./.;
-            fileset = lib.fileset.unions [
-              ./Cargo.toml
-              ./Cargo.lock
-              ./clippy.toml
-              ./rustfmt.toml
-              ./crates
-            ];
+            fileset = lib.fileset.unions (map (f: ./. + "/${f}") testEnv.files);
           };
 
           commonArgs = {
@@ -166,31 +163,12 @@
             };
             cargo-test = craneLib.cargoTest (
               commonArgs
+              // testEnv.env
               // {
                 inherit cargoArtifacts;
+                inherit (testEnv) nativeCheckInputs;
                 src = checkSrc;
-                # the PostgreSQL tests start their own cluster (initdb, pg_ctl); the inference tests run
-                # Python scripts (ONNX models made on the fly, EndoregDB's preprocessing with Pillow)
-                nativeCheckInputs = [
-                  pkgs.postgresql
-                  (pkgs.python3.withPackages (ps: [ ps.onnx ps.numpy ps.pillow ]))
-                ];
-                # the inference tests run the demo model with nixpkgs' ONNX Runtime (CPU)
-                ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
-                # Skipped in the sandbox, run by .ci/run: they read EndoregDB's base data ($ENDOREG_BASE_DATA:
-                # ../shared beside the checkout, or the wheel .ci/base-data downloads) or need moto's S3 server.
-                cargoTestExtraArgs = lib.concatStringsSep " " [
-                  "--workspace --"
-                  "--skip an_operator_session_from_migrate_to_restore"
-                  "--skip the_shared_tree_imports_with_the_independently_established_result"
-                  "--skip other_tree_versions_are_read_and_their_problems_named"
-                  "--skip an_import_into_an_empty_database_creates_what_the_script_counted_and_again_nothing"
-                  "--skip import_endoreg_counts_what_it_wrote_names_its_problems_and_fails_only_when_strict"
-                  "--skip round_trip_is_lossless"
-                  "--skip s3_storage_keeps_the_local_guarantees"
-                  # byte-identical to the output of the onnx version .ci/setup pins; nixpkgs' may differ
-                  "--skip the_committed_demo_model_is_what_its_script_generates"
-                ];
+                cargoTestExtraArgs = lib.concatStringsSep " " ([ "--workspace --" ] ++ map (t: "--skip ${t}") testEnv.skip);
               }
             );
           };
@@ -251,10 +229,27 @@
 
       nixosConfigurations = import ./hosts { inherit lib self disko; };
 
+      # The workspace's checks, the VM and evaluation tests, and every host of this system as it is deployed
+      # (host-<name>: a link to its system, config.system.build.toplevel, so `nix flake check` builds what
+      # `nixos-rebuild` would; a derivation of its own, which also the offline evaluation can evaluate).
       checks = forAllSystems (
         pkgs:
         (workspace pkgs).checks
         // import ./tests { inherit self pkgs lib; }
+        // lib.mapAttrs'
+          (name: host: lib.nameValuePair "host-${name}" (
+            pkgs.runCommand "endoreg-host-${name}" { } "ln -s ${host.config.system.build.toplevel} $out"
+          ))
+          (
+            lib.filterAttrs
+              (_: host:
+                let
+                  # NixOS elaborates the platform; set as a string, it is the system
+                  platform = host.config.nixpkgs.hostPlatform;
+                in
+                (platform.system or platform) == pkgs.stdenv.hostPlatform.system)
+              self.nixosConfigurations
+          )
       );
 
       devShells = forAllSystems (pkgs: {

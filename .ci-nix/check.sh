@@ -2,8 +2,12 @@
 # The offline checks of the Nix side: every .nix file parses, deadnix is clean, formatting is nixpkgs-fmt's,
 # the flake's lock is complete (`nix flake metadata --no-update-lock-file`, no network), the inventory and
 # the secrets' recipients evaluate and match the encrypted files, every NixOS option the modules set exists
-# (tests/check-options.py against ../shared/nix/nixos-options.json). With the mirrors of the offline
-# evaluator present (NIXOS_OFFLINE_EVAL_MIRRORS), also every host and check evaluated by it.
+# (tests/check-options.py against ../shared/nix/nixos-options.json), and the PostgreSQL, ONNX Runtime, Python
+# and FFmpeg tests in the environment checks.cargo-test gives them in the Nix sandbox (.ci-nix/sandbox-tests.sh;
+# root, about 30 s once the test binaries are built), and which workers run under MemoryDenyWriteExecute
+# (.ci-nix/mdwe-check.sh, Linux 6.3 or newer, about 10 s). With the mirrors of the offline evaluator present
+# (NIXOS_OFFLINE_EVAL_MIRRORS), also every host and check evaluated by it, and the exposure score of every
+# host's units (.ci-nix/unit-security.sh).
 #
 # Runs from any directory on Debian 12 / Ubuntu; installs what it needs (apt: nix-bin; cargo: deadnix,
 # nixpkgs-fmt) only when missing. Runs every check, then exits non-zero if any failed.
@@ -141,6 +145,14 @@ offline_eval() {
     "$tool" --deep --checks --extra-options tests/nixos-options-newer.json .
 }
 
+unit_security() {
+    if [ -z "${NIXOS_OFFLINE_EVAL_MIRRORS:-}" ] || ! command -v systemd-analyze >/dev/null 2>&1; then
+        echo "skipped: needs NIXOS_OFFLINE_EVAL_MIRRORS and systemd-analyze"
+        return 0
+    fi
+    .ci-nix/unit-security.sh
+}
+
 step "every .nix file parses" parse_all
 step "deadnix" deadnix_all
 step "nixpkgs-fmt --check" format_all
@@ -148,6 +160,9 @@ step "nix flake metadata --no-update-lock-file (offline)" flake_lock
 step "inventory and secrets evaluate" inventory
 step "NixOS options exist (tests/check-options.py)" options
 step "nixos-offline-eval --deep --checks" offline_eval
+step "tests in checks.cargo-test's environment (.ci-nix/sandbox-tests.sh)" as_root .ci-nix/sandbox-tests.sh
+step "memory-deny-write-execute where the modules rely on it (.ci-nix/mdwe-check.sh)" .ci-nix/mdwe-check.sh
+step "systemd-analyze security of every host's units (.ci-nix/unit-security.sh)" unit_security
 
 if [ "${#failed[@]}" -gt 0 ]; then
     printf 'nix-check: FAILED: %s\n' "${failed[@]}" >&2

@@ -308,8 +308,14 @@ in
         SystemCallFilter = [ "@system-service" "~@privileged" ]
           # the CUDA runtime places memory and threads (NUMA, affinity): @resources, as ollama allows
           ++ lib.optional (!cfg.gpu) "~@resources";
-        # MemoryDenyWriteExecute (./sandbox.nix) holds with CUDA too: its kernels run on the GPU, nothing is
-        # generated in host memory (nixpkgs' ollama module runs CUDA the same way)
+        # ONNX Runtime 1.21 and 1.22 built from source, as nixpkgs builds them, are linked without
+        # `-z noexecstack` (restored in 1.23, microsoft/onnxruntime#25200): glibc's dlopen makes the stack
+        # executable for such a library, which MemoryDenyWriteExecute refuses, so the service could not load
+        # it (nixpkgs' piper service turned it off for the same library, NixOS/nixpkgs#402111). The worker
+        # itself needs no writable code: with a library whose stack is not executable (the 1.22 wheel) it runs
+        # the demo and the RegNet benchmark model on images and a video under it (.ci-nix/mdwe-check.sh, which
+        # also shows the refusal); turn it on again with ONNX Runtime 1.23 or newer. CUDA not checked.
+        MemoryDenyWriteExecute = false;
         # prediction is batch work: the registry's API keeps priority
         Nice = 5;
       };

@@ -50,6 +50,12 @@ let
       StateDirectoryMode = "0700";
       WorkingDirectory = stateDir;
       RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
+      # FFmpeg's swscale generates its fast-bilinear scaler at run time on x86 (an anonymous mapping, written,
+      # then made executable), and frame extraction asks for it (SWS_FAST_BILINEAR in
+      # crates/media/src/video/frames.rs): under MemoryDenyWriteExecute that mprotect is refused and every
+      # frame extraction of a video whose width is a multiple of 32 fails. Decoding, the anonymisation and
+      # libx264 run under it (.ci-nix/mdwe-check.sh); with BILINEAR there it could be on again.
+      MemoryDenyWriteExecute = false;
       # encoding is batch work: the registry's API keeps priority
       Nice = 5;
     };

@@ -48,6 +48,17 @@ let
 
   dbUnits = lib.optional pgLocal "postgresql.target";
 
+  # Whether the database is reached without the network: SQLite (no URL, or a sqlite: URL), or PostgreSQL
+  # over a Unix socket: a `host=/...` parameter (the local database's URL) or a socket directory as the
+  # URL's percent-encoded host (`postgresql://%2Frun%2Fpostgresql/db`). Anything else (a host name, an
+  # address, no host at all, which means localhost over TCP unless a socket happens to exist) needs TCP.
+  databaseUrl = cfg.settings.database_url or null;
+  databaseWithoutNetwork =
+    databaseUrl == null
+    || lib.hasPrefix "sqlite:" databaseUrl
+    || builtins.match "postgres(ql)?://[^/?]*%2[Ff][^?]*" databaseUrl != null
+    || builtins.match "postgres(ql)?://[^?]*[?](.*&)?host=(/|%2[Ff]).*" databaseUrl != null;
+
   # Bracket an IPv6 address for host:port.
   hostPort = addr: port: if lib.hasInfix ":" addr then "[${addr}]:${toString port}" else "${addr}:${toString port}";
   isLoopback = addr: lib.elem addr [ "127.0.0.1" "::1" "localhost" ];
@@ -376,7 +387,8 @@ in
     (lib.mkIf cfg.backup.enable {
       systemd.services.endoreg-registry-backup = {
         description = "Export the endoreg registry's database";
-        after = [ "endoreg-registry.service" ] ++ dbUnits;
+        after = [ "endoreg-registry.service" ] ++ dbUnits ++ lib.optional (!databaseWithoutNetwork) "network-online.target";
+        wants = lib.optional (!databaseWithoutNetwork) "network-online.target";
         requires = dbUnits;
         startAt = cfg.backup.startAt;
         environment.ENDOREG_CONFIG = configFile;
@@ -396,9 +408,10 @@ in
           StateDirectory = [ "endoreg" "endoreg-backup" ];
           StateDirectoryMode = "0700";
           WorkingDirectory = backupDir;
-          # only the database socket (a file) is needed
-          PrivateNetwork = true;
-          RestrictAddressFamilies = [ "AF_UNIX" ];
+          # a local database is a file or a socket: no network at all; a remote one (or PostgreSQL over TCP)
+          # is reached like the server reaches it
+          PrivateNetwork = databaseWithoutNetwork;
+          RestrictAddressFamilies = [ "AF_UNIX" ] ++ lib.optionals (!databaseWithoutNetwork) [ "AF_INET" "AF_INET6" ];
           Nice = 10;
           IOSchedulingClass = "idle";
         };

@@ -1,8 +1,10 @@
 # The systemd sandbox every endoreg service starts from (registry, media, inference), for a DynamicUser
 # `user`: no capabilities, no devices, a read-only system, private /tmp, no kernel or namespace access, no
-# code generated in memory (FFmpeg, x264 and ONNX Runtime ship precompiled kernels), @system-service calls
-# without @privileged and @resources. A unit merges its own settings over it (`//`) and says there why it
-# loosens anything. Reaches `systemd-analyze security` exposure <= 2.0 (checked by the VM tests).
+# writable code (MemoryDenyWriteExecute), @system-service calls without @privileged and @resources. A unit
+# merges its own settings over it (`//`) and says there why it loosens anything: the media and inference
+# workers need writable code (FFmpeg's run-time generated scaler; nixpkgs' ONNX Runtime's executable stack),
+# measured by .ci-nix/mdwe-check.sh. Reaches `systemd-analyze security` exposure <= 2.0 (the VM tests on the
+# booted units; .ci-nix/unit-security.sh on every host's units without booting).
 user: {
   DynamicUser = true;
   User = user;

@@ -2,6 +2,9 @@
 # inference service on the GPU (services.endoreg.inference with a CUDA build of onnxruntime). Its token is the
 # host secret inference-token (roles/default.nix wires it, also for the workstation's CPU inference).
 #
+# The driver suits a single-GPU (or PCIe multi-GPU) server and, with nvswitch = true, an NVSwitch box (HGX/DGX),
+# where the fabric manager runs too; the open kernel module is used as openKernelModule says on both.
+#
 # With nvidia.enable = false the same role is a CPU-only inference host (and what the VM tests use, which
 # have no GPU): no driver, no unfree packages, the inference service on the CPU.
 { config, lib, pkgs, ... }:
@@ -17,6 +20,30 @@ let
     in
     lib.hasPrefix "nvidia-" name || lib.hasPrefix "cuda" name || lib.hasPrefix "libcu" name
     || lib.elem name [ "fabricmanager" "libnpp" "libnvjitlink" "cudnn" "nccl" "tensorrt" ];
+
+  driverPackage = config.boot.kernelPackages.nvidiaPackages.${if cfg.driver == "datacenter" then "dc" else "production"};
+
+  # NVIDIA's defaults (the fabric manager's own configuration file), but logging to syslog, i.e. the journal.
+  fabricManagerConfig = pkgs.writeText "fabricmanager.cfg" (lib.generators.toKeyValue { } {
+    LOG_LEVEL = 4;
+    LOG_FILE_NAME = "/var/log/fabricmanager.log";
+    LOG_USE_SYSLOG = 1;
+    DAEMONIZE = 1;
+    BIND_INTERFACE_IP = "127.0.0.1";
+    STARTING_TCP_PORT = 16000;
+    FABRIC_MODE = 0;
+    FABRIC_MODE_RESTART = 0;
+    STATE_FILE_NAME = "/var/tmp/fabricmanager.state";
+    FM_CMD_BIND_INTERFACE = "127.0.0.1";
+    FM_CMD_PORT_NUMBER = 6666;
+    FM_STAY_RESIDENT_ON_FAILURES = 0;
+    ACCESS_LINK_FAILURE_MODE = 0;
+    TRUNK_LINK_FAILURE_MODE = 0;
+    NVSWITCH_FAILURE_MODE = 0;
+    ABORT_CUDA_JOBS_ON_FM_EXIT = 1;
+    TOPOLOGY_FILE_PATH = "${driverPackage.fabricmanager}/share/nvidia-fabricmanager/nvidia/nvswitch";
+    DATABASE_PATH = "${driverPackage.fabricmanager}/share/nvidia-fabricmanager/nvidia/nvswitch";
+  });
 in
 {
   options.endoreg.roles.ai-deploy = {
@@ -37,15 +64,31 @@ in
       type = types.enum [ "datacenter" "production" ];
       default = "datacenter";
       description = ''
-        `datacenter`: NVIDIA's data-center driver (A100, H100, L40 and similar; with nvidia-fabricmanager
-        on NVSwitch systems; no display). `production`: the regular driver (workstation and consumer GPUs).
+        Which NVIDIA driver branch: `datacenter`, NVIDIA's data-center driver (A100, H100, L40 and similar;
+        nixpkgs' `nvidiaPackages.dc`, which comes with the fabric manager an NVSwitch box needs), or
+        `production`, the regular driver (`nvidiaPackages.production`, workstation and consumer GPUs). Either
+        runs headless: no X server, no nvidia-settings.
+      '';
+    };
+
+    nvswitch = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Whether the GPUs are joined by NVSwitch (HGX and DGX boards: 4 or 8 SXM GPUs on one NVLink fabric).
+        Such a box needs NVIDIA's fabric manager running before CUDA can use its GPUs; on any other server the
+        fabric manager finds no NVSwitch and fails at boot, so it runs only where this is set. Needs
+        `driver = "datacenter"` (the fabric manager must match the driver's version exactly).
       '';
     };
 
     openKernelModule = mkOption {
       type = types.bool;
       default = true;
-      description = "Whether to use NVIDIA's open kernel module (supported from Turing on, required from Blackwell on).";
+      description = ''
+        Whether to use NVIDIA's open kernel module (supported from Turing on, required from Blackwell on; the
+        proprietary one for older GPUs). Honoured on every server, NVSwitch boxes included.
+      '';
     };
 
     inference = {
@@ -98,17 +141,39 @@ in
     }
 
     (lib.mkIf cfg.nvidia.enable {
+      assertions = [
+        {
+          assertion = cfg.nvswitch -> cfg.driver == "datacenter";
+          message = ''
+            ${config.networking.hostName}: endoreg.roles.ai-deploy.nvswitch needs driver = "datacenter": only NVIDIA's
+            data-center driver comes with the fabric manager of its own version, which an NVSwitch box needs.
+          '';
+        }
+        {
+          assertion = cfg.openKernelModule -> driverPackage.open or null != null;
+          message = ''
+            ${config.networking.hostName}: endoreg.roles.ai-deploy.openKernelModule is set, but the ${cfg.driver} driver
+            of this nixpkgs (${driverPackage.name or "?"}) has no open kernel module: set openKernelModule = false.
+          '';
+        }
+      ];
+
       nixpkgs.config.allowUnfreePredicate = unfree;
 
       hardware.graphics.enable = true;
+      # The driver through nvidia.nix's standard path (the "nvidia" video driver; the X server stays off):
+      # that path installs the kernel module `open` asks for, the GSP firmware and nvidia-persistenced.
+      # Its datacenter path (hardware.nvidia.datacenter.enable) is not used: it installs the proprietary
+      # module whatever `open` says and starts the fabric manager on every host, which fails at boot
+      # without NVSwitch. The fabric manager of NVSwitch boxes is the unit below.
+      services.xserver.videoDrivers = [ "nvidia" ];
       hardware.nvidia = {
+        package = driverPackage;
         open = cfg.openKernelModule;
-        datacenter.enable = cfg.driver == "datacenter";
         # keeps the GPUs initialised between jobs (no seconds-long start per process)
         nvidiaPersistenced = true;
         nvidiaSettings = false;
       };
-      services.xserver.videoDrivers = lib.mkIf (cfg.driver == "production") [ "nvidia" ];
 
       environment.systemPackages = [ pkgs.nvtopPackages.nvidia ];
 
@@ -116,12 +181,37 @@ in
         onnxruntimePackage = lib.mkDefault (pkgs.onnxruntime.override { cudaSupport = true; });
         settings.runtime.execution_provider = lib.mkDefault "cuda";
       };
+      # CUDA starts once the GPUs are up: persistenced, and on NVSwitch boxes the fabric
+      systemd.services.endoreg-inference = lib.mkIf cfg.inference.enable {
+        wants = [ "nvidia-persistenced.service" ] ++ lib.optional cfg.nvswitch "nvidia-fabricmanager.service";
+        after = [ "nvidia-persistenced.service" ] ++ lib.optional cfg.nvswitch "nvidia-fabricmanager.service";
+      };
 
       # Newer than the option list in ../shared/nix: allowed, with the reason, in tests/check-options.py.
       services.prometheus.exporters.nvidia-gpu = lib.mkIf monitoring.enable {
         enable = true;
         inherit (monitoring) listenAddress openFirewall;
       };
+    })
+
+    # NVIDIA's fabric manager (nv-fabricmanager of the driver's own version) configures the NVSwitch fabric;
+    # CUDA cannot use the GPUs of such a box before it has. The module is loaded at boot, not on demand, so
+    # that the fabric manager finds it.
+    (lib.mkIf (cfg.nvidia.enable && cfg.nvswitch) {
+      boot.kernelModules = [ "nvidia" ];
+      systemd.services.nvidia-fabricmanager = {
+        description = "NVIDIA fabric manager (NVSwitch)";
+        wantedBy = [ "multi-user.target" ];
+        after = [ "systemd-modules-load.service" ];
+        serviceConfig = {
+          Type = "forking";
+          ExecStart = "${driverPackage.fabricmanager}/bin/nv-fabricmanager -c ${fabricManagerConfig}";
+          TimeoutStartSec = 240;
+          Restart = "on-failure";
+          LimitCORE = "infinity";
+        };
+      };
+      environment.systemPackages = [ driverPackage.fabricmanager ];
     })
   ]);
 }

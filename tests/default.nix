@@ -25,7 +25,7 @@ in
   vm-impermanence = vmTest ./impermanence.nix;
   # A service reads its credential and restarts when the secret changes; a host without the key fails clearly.
   vm-secrets = vmTest ./secrets.nix;
-  # Two hosts sharing S3 storage: the registry and a media worker on `proc` (data-processing, with MinIO), the
+  # Two hosts sharing S3 storage: the registry and a media worker on `proc` (data-processing, with Garage), the
   # inference service on the CPU on `gpu` (ai-deploy without a GPU): an uploaded video ends `predicted` with its
   # predicted segments and its probabilities in the bucket; a changed model file under a known version stops
   # the service, a new version starts.
@@ -39,4 +39,9 @@ in
   '';
   # Roles that contradict each other fail with an assertion that says why.
   role-conflicts = import ./role-conflicts.nix { inherit self pkgs lib; };
+  # The scheduled export has no network with SQLite or a socket, and reaches a remote PostgreSQL.
+  backup-network = import ./backup-network.nix { inherit self pkgs lib; };
+  # ai-deploy's NVIDIA driver on a single-GPU server and an NVSwitch box: open module as asked, fabric manager
+  # only with NVSwitch.
+  nvidia = import ./nvidia.nix { inherit self pkgs lib; };
 }

@@ -1,6 +1,6 @@
 # The whole pipeline across two hosts, as on a site with a data-processing server and a GPU host. Node `proc`
-# takes the data-processing role (the registry on PostgreSQL, a media worker) and runs the S3 server (MinIO)
-# that holds the media; node `gpu` takes the ai-deploy role without a GPU (VMs have none: nvidia.enable = false,
+# takes the data-processing role (the registry on PostgreSQL, a media worker) and runs the S3 server (Garage,
+# nixpkgs' services.garage, its bucket and key set up by a unit of the test) that holds the media; node `gpu` takes the ai-deploy role without a GPU (VMs have none: nvidia.enable = false,
 # no NVIDIA driver, the inference service on the CPU) and reaches proc's registry and bucket over the test
 # network. Every token and the S3 keys come from TEST-ONLY age secrets; the services get the keys as systemd
 # credentials (credentialFiles). A synthetic endoscopy video is uploaded to proc's registry with curl; proc's
@@ -33,12 +33,18 @@ let
   };
 
   # The bucket every service uses, and the storage settings that reach it at `endpoint`: the registry's raw
-  # uploads and the media worker's products on proc, the inference service's probabilities on gpu.
+  # uploads and the media worker's products on proc, the inference service's probabilities on gpu. Where
+  # Garage differs from AWS for our client: requests are signed for Garage's own region (`s3_region`, not
+  # us-east-1), and a bucket is addressed by path (the client's default with an endpoint; Garage serves
+  # virtual-hosted buckets only under a configured root domain). The rest the client uses (multipart
+  # uploads, CopyObject for the move out of staging, ListObjectsV2, HEAD, DELETE) Garage implements; it has
+  # no ACLs, versioning or object lock, which the client does not use.
   bucket = "endoreg";
+  region = "garage";
+  s3Port = 3900;
   s3Storage = endpoint: {
     backend = "s3";
-    inherit bucket endpoint;
-    region = "us-east-1";
+    inherit bucket endpoint region;
     # plain HTTP on the test network; a site puts TLS in front of an S3 service reached between hosts
     allow_http = true;
     # credentials of the units, from credentialFiles below
@@ -53,21 +59,20 @@ in
 {
   name = "endoreg-pipeline";
 
-  # proc permits one package that nixpkgs marks insecure (MinIO, below), which needs a nixpkgs of its own
-  # configuration rather than the test's shared, read-only one.
-  node.pkgsReadOnly = false;
-
   nodes.proc = { config, lib, pkgs, ... }:
     let
       secrets = config.endoreg.secrets.files;
-      # `endoreg-test-s3 METHOD PATH`: one request to the S3 server, signed (AWS signature version 4) with the
-      # TEST-ONLY keys; prints the answer and fails on an error status.
+      # `endoreg-test-s3 METHOD PATH [REGION]`: one request to the S3 server, signed (AWS signature version 4)
+      # with the TEST-ONLY keys for REGION (Garage's by default); prints the answer, fails on an error status.
+      # Garage refuses a request without x-amz-content-sha256, which curl adds itself only in newer versions.
       s3 = pkgs.writeShellScriptBin "endoreg-test-s3" ''
         set -euo pipefail
         printf 'user = "%s:%s"\n' "$(cat ${secrets.s3-access-key-id.path})" "$(cat ${secrets.s3-secret-access-key.path})" \
           | ${pkgs.curl}/bin/curl --config - --fail --silent --show-error \
-              --aws-sigv4 "aws:amz:us-east-1:s3" --request "$1" "http://127.0.0.1:9000$2"
+              --aws-sigv4 "aws:amz:''${3:-${region}}:s3" --header "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+              --request "$1" "http://127.0.0.1:${toString s3Port}$2"
       '';
+      garage = config.services.garage.package;
     in
     {
       imports = [ (import ./node.nix { inherit self; }) ];
@@ -91,75 +96,74 @@ in
       ];
 
       services.endoreg.registry = {
-        settings.storage = s3Storage "http://127.0.0.1:9000";
+        settings.storage = s3Storage "http://127.0.0.1:${toString s3Port}";
         credentialFiles = s3Credentials secrets;
       };
       services.endoreg.media = {
-        settings.storage = s3Storage "http://127.0.0.1:9000";
+        settings.storage = s3Storage "http://127.0.0.1:${toString s3Port}";
         settings.anonymise.preset = "ultrafast";
         credentialFiles = s3Credentials secrets;
       };
 
-      # The S3 server. MinIO is abandoned upstream and nixpkgs marks it insecure; it is allowed here, for this
-      # VM only (reachable on the test network alone), as a small S3 server that the NixOS module runs.
-      nixpkgs.config.allowInsecurePredicate = pkg: lib.getName pkg == "minio";
-      services.minio = {
+      # The S3 server: Garage, one node. Its RPC secret is TEST-ONLY and in the Nix store (a real node reads
+      # it from a secret file, rpc_secret_file).
+      services.garage = {
         enable = true;
-        listenAddress = ":9000";
-        dataDir = [ "/var/lib/minio/data" ];
-        consoleAddress = "127.0.0.1:9001";
-        browser = false;
-      };
-      # its root user is the services' key (MinIO reads *_FILE variables), handed over as credentials
-      systemd.services.minio = {
-        requires = [ "endoreg-secrets.service" ];
-        after = [ "endoreg-secrets.service" ];
-        serviceConfig.LoadCredential = [
-          "root-user:${secrets.s3-access-key-id.path}"
-          "root-password:${secrets.s3-secret-access-key.path}"
-        ];
-        environment = {
-          MINIO_ROOT_USER_FILE = "/run/credentials/minio.service/root-user";
-          MINIO_ROOT_PASSWORD_FILE = "/run/credentials/minio.service/root-password";
+        package = pkgs.garage_2;
+        settings = {
+          replication_factor = 1;
+          rpc_bind_addr = "127.0.0.1:3901";
+          rpc_public_addr = "127.0.0.1:3901";
+          rpc_secret = "5c1915fa04d0b6739675c61bf5907eb0fe3d9c69850c83820f51b4d25d13868c";
+          s3_api = {
+            s3_region = region;
+            api_bind_addr = "[::]:${toString s3Port}";
+          };
         };
       };
-      # the objects on the disk (MinIO writes with O_DIRECT, which the tmpfs root lacks)
+      # the objects on the disk, not in the memory of the tmpfs root
       endoreg.persistence.directories = [
         {
-          directory = "/var/lib/minio";
-          user = "minio";
-          group = "minio";
-          mode = "0750";
+          directory = "/var/lib/private/garage";
+          mode = "0700";
         }
       ];
-      # the module has no openFirewall: gpu reads and writes the bucket
-      networking.firewall.allowedTCPPorts = [ 9000 ];
+      # gpu reads and writes the bucket
+      networking.firewall.allowedTCPPorts = [ s3Port ];
 
-      # The bucket exists before the registry and the media worker start.
+      # The bucket and the services' key, declared: Garage has no configuration for them, so this unit makes
+      # them with its CLI (which reads /etc/garage.toml) before the registry and the media worker start. The
+      # node takes its role in the cluster layout first; the TEST-ONLY key is imported (the secrets hold an
+      # id and a secret in Garage's format, GK and 24 hex digits, 64 hex digits) and may read and write the
+      # bucket.
       systemd.services.endoreg-test-bucket = {
-        description = "Create the S3 bucket of the endoreg services";
-        requires = [ "minio.service" "endoreg-secrets.service" ];
-        after = [ "minio.service" "endoreg-secrets.service" ];
+        description = "Create the S3 bucket and key of the endoreg services in Garage";
+        requires = [ "garage.service" "endoreg-secrets.service" ];
+        after = [ "garage.service" "endoreg-secrets.service" ];
         requiredBy = [ "endoreg-registry.service" "endoreg-media-1.service" ];
         before = [ "endoreg-registry.service" "endoreg-media-1.service" ];
+        path = [ garage pkgs.coreutils ];
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
         };
-        # MinIO takes a moment to answer; the bucket may exist from an earlier boot
         script = ''
-          for _ in $(seq 60); do
-            if ${s3}/bin/endoreg-test-s3 GET /${bucket} > /dev/null 2>&1 || ${s3}/bin/endoreg-test-s3 PUT /${bucket}; then
-              exit 0
-            fi
-            sleep 2
-          done
-          echo "the S3 server did not create the bucket ${bucket}" >&2
-          exit 1
+          set -euo pipefail
+          # the node answers once its RPC is up
+          for _ in $(seq 60); do garage status > /dev/null 2>&1 && break; sleep 1; done
+          # the bucket is made last: when it exists, everything is done (a later boot)
+          if ! garage bucket info ${bucket} > /dev/null 2>&1; then
+            garage layout assign -z dc1 -c 1G "$(garage node id -q | cut -d@ -f1)"
+            garage layout apply --version 1
+            key_id="$(cat ${secrets.s3-access-key-id.path})"
+            garage key import --yes -n endoreg-test "$key_id" "$(cat ${secrets.s3-secret-access-key.path})"
+            garage bucket create ${bucket}
+            garage bucket allow --read --write --owner ${bucket} --key "$key_id"
+          fi
         '';
       };
 
-      # PostgreSQL, the registry, x264 and MinIO side by side
+      # PostgreSQL, the registry, x264 and Garage side by side
       virtualisation.memorySize = lib.mkForce 3072;
       virtualisation.cores = 2;
       virtualisation.diskSize = 4096;
@@ -183,7 +187,7 @@ in
       services.endoreg.inference = {
         settings = {
           registry_url = "http://proc:8080";
-          storage = s3Storage "http://proc:9000";
+          storage = s3Storage "http://proc:${toString s3Port}";
           poll_secs = 1;
         };
         credentialFiles = s3Credentials secrets;
@@ -232,13 +236,14 @@ in
 
       start_all()
 
-      with subtest("proc: the S3 server holds the bucket; the registry and the media worker use it"):
-          proc.wait_for_unit("minio.service")
+      with subtest("proc: Garage holds the bucket and the services' key; the registry and the media worker use it"):
+          proc.wait_for_unit("garage.service")
           proc.wait_for_unit("endoreg-test-bucket.service")
-          # signed with the TEST-ONLY keys (so MinIO took them as its root user, not its default credentials);
-          # an unsigned request is refused
+          # signed with the TEST-ONLY key for Garage's region; refused unsigned, and signed for AWS's default
+          # region, the one the client would use unless told
           proc.succeed(f"endoreg-test-s3 GET /{bucket}")
-          proc.fail(f"curl --fail --silent http://127.0.0.1:9000/{bucket}")
+          proc.fail(f"curl --fail --silent http://127.0.0.1:${toString s3Port}/{bucket}")
+          proc.fail(f"endoreg-test-s3 GET /{bucket} us-east-1")
           proc.wait_for_unit("endoreg-registry.service")
           proc.wait_for_unit("endoreg-media-1.service")
           proc.wait_for_open_port(8080)

@@ -5,21 +5,9 @@
 # - an ai-deploy host without a GPU (nvidia.enable = false) whose inference is still asked to require one.
 { self, pkgs, lib }:
 let
+  evalHost = import ./eval-host.nix { inherit self pkgs lib; };
   failedAssertions = roles:
-    let
-      host = lib.nixosSystem {
-        modules = [
-          self.nixosModules.default
-          {
-            nixpkgs.hostPlatform = pkgs.stdenv.hostPlatform.system;
-            networking.hostName = "conflicted";
-            system.stateVersion = "26.05";
-            endoreg.roles = roles;
-          }
-        ];
-      };
-    in
-    map (a: a.message) (lib.filter (a: !a.assertion) host.config.assertions);
+    map (a: a.message) (lib.filter (a: !a.assertion) (evalHost [{ endoreg.roles = roles; }]).assertions);
   says = failed: words: lib.any (m: lib.all (w: lib.hasInfix w m) words) failed;
 
   registryDatabase = failedAssertions {

@@ -3,9 +3,12 @@
 //! cluster per test process; each test gets its own database. A watchdog process stops the cluster and
 //! removes its directory when the test process exits.
 //!
-//! `ENDOREG_TEST_POSTGRES_URL` (a superuser URL) uses an existing server instead;
-//! `ENDOREG_TEST_PG_BIN` names the directory of initdb/pg_ctl.
+//! `ENDOREG_TEST_POSTGRES_URL` (a superuser URL) uses an existing server instead. The binaries (initdb,
+//! pg_ctl) are taken from `ENDOREG_TEST_PG_BIN`, else from `PATH` (where nixpkgs' postgresql is in the
+//! sandbox of `nix flake check`, and Homebrew's or a distribution's that installs them there), else from
+//! Debian's newest `/usr/lib/postgresql/<version>/bin`, which is not on `PATH`.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -14,23 +17,43 @@ use tokio::sync::OnceCell;
 static CLUSTER: OnceCell<String> = OnceCell::const_new();
 
 fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("ENDOREG_TEST_PG_BIN") {
-        return PathBuf::from(dir);
+    find_bin_dir(std::env::var_os("ENDOREG_TEST_PG_BIN"), std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The directory holding initdb and pg_ctl: `pg_bin` (ENDOREG_TEST_PG_BIN), else the first directory of
+/// `path` (PATH) that has both, else the newest `<debian>/<version>/bin`.
+fn find_bin_dir(pg_bin: Option<OsString>, path: Option<OsString>, debian: &Path) -> Result<PathBuf, String> {
+    fn executable(p: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let has_tools = |dir: &Path| ["initdb", "pg_ctl"].iter().all(|t| executable(&dir.join(t)));
+
+    if let Some(dir) = pg_bin.filter(|d| !d.is_empty()).map(PathBuf::from) {
+        return if has_tools(&dir) {
+            Ok(dir)
+        } else {
+            Err(format!("ENDOREG_TEST_PG_BIN={} holds no executable initdb and pg_ctl", dir.display()))
+        };
+    }
+    if let Some(dir) = path.as_deref().into_iter().flat_map(std::env::split_paths).find(|d| has_tools(d)) {
+        return Ok(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(debian)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, p): &(u32, PathBuf)| p.join("initdb").exists())
+        .filter(|(_, p): &(u32, PathBuf)| has_tools(p))
         .collect();
     versions.sort();
-    match versions.pop() {
-        Some((_, p)) => p,
-        None => panic!(
-            "no PostgreSQL binaries found under /usr/lib/postgresql: install postgresql (apt-get install postgresql) or set ENDOREG_TEST_PG_BIN"
-        ),
-    }
+    versions.pop().map(|(_, p)| p).ok_or_else(|| {
+        format!(
+            "no PostgreSQL binaries: ENDOREG_TEST_PG_BIN is not set, PATH has no initdb and pg_ctl, and {} has no <version>/bin with them; install PostgreSQL (Debian: apt-get install postgresql) or set ENDOREG_TEST_PG_BIN",
+            debian.display()
+        )
+    })
 }
 
 fn is_root() -> bool {
@@ -146,4 +169,52 @@ pub async fn new_database() -> String {
 fn uuid_like() -> String {
     use rand::Rng;
     format!("{:016x}", rand::rng().random::<u64>())
+}
+
+// (helpers inside the test: the benches include this file too, where a #[test] function is not compiled)
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn postgresql_binaries_are_found_on_path_as_in_the_nix_sandbox() {
+        use super::find_bin_dir;
+        use std::ffi::OsString;
+        use std::path::Path;
+
+        /// A directory with executable (empty) initdb and pg_ctl.
+        fn tools(dir: &Path) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(dir).unwrap();
+            for t in ["initdb", "pg_ctl"] {
+                std::fs::write(dir.join(t), "").unwrap();
+                std::fs::set_permissions(dir.join(t), std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        fn path_of(dirs: &[&Path]) -> Option<OsString> {
+            Some(std::env::join_paths(dirs).unwrap())
+        }
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (empty, nix, debian) = (tmp.path().join("empty"), tmp.path().join("nix/bin"), tmp.path().join("debian"));
+        std::fs::create_dir_all(&empty).unwrap();
+        tools(&nix);
+        tools(&debian.join("15/bin"));
+        tools(&debian.join("16/bin"));
+        let none = tmp.path().join("none");
+
+        // the sandbox of `nix flake check`: postgresql on PATH, nothing under /usr/lib/postgresql
+        assert_eq!(find_bin_dir(None, path_of(&[&empty, &nix]), &none).unwrap(), nix);
+        // PATH before Debian's directory; the variable before both
+        assert_eq!(find_bin_dir(None, path_of(&[&nix]), &debian).unwrap(), nix);
+        assert_eq!(find_bin_dir(Some(debian.join("15/bin").into()), path_of(&[&nix]), &debian).unwrap(), debian.join("15/bin"));
+        // Debian: not on PATH, the newest version
+        assert_eq!(find_bin_dir(None, path_of(&[&empty]), &debian).unwrap(), debian.join("16/bin"));
+        assert_eq!(find_bin_dir(Some(OsString::new()), None, &debian).unwrap(), debian.join("16/bin"));
+
+        // a variable naming the wrong directory is an error, not a silent fallback
+        let err = find_bin_dir(Some(empty.clone().into()), path_of(&[&nix]), &debian).unwrap_err();
+        assert!(err.contains("ENDOREG_TEST_PG_BIN") && err.contains("initdb"), "{err}");
+        // nothing anywhere: the message names every place looked at
+        let err = find_bin_dir(None, path_of(&[&empty]), &none).unwrap_err();
+        assert!(err.contains("ENDOREG_TEST_PG_BIN") && err.contains("PATH") && err.contains(&none.display().to_string()), "{err}");
+    }
 }
