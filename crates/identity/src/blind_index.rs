@@ -135,7 +135,7 @@ pub fn normalise_name(value: &str) -> String {
     out
 }
 
-fn unify_punctuation(c: char) -> char {
+pub(crate) fn unify_punctuation(c: char) -> char {
     match c {
         '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => '-',
         '\u{2018}' | '\u{2019}' | '\u{02bc}' | '\u{00b4}' | '\u{0060}' | '\u{ff07}' => '\'',

@@ -15,8 +15,10 @@
 
 pub mod blind_index;
 pub mod envelope;
+pub mod parse;
 pub mod pseudonym;
 pub mod salt;
+pub mod vote;
 
 mod digest;
 
