@@ -66,7 +66,9 @@ where
 
     let mut env: Vec<(String, String)> =
         env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && !RESERVED_ENV.contains(&k.as_str())).collect();
-    env.sort();
+    // A variant key first (`ENDOREG_STORAGE__BACKEND`): choosing another variant clears its table, and the
+    // new variant's keys must land after that, whatever their names.
+    env.sort_by_key(|(k, _)| (!k.to_ascii_lowercase().ends_with(&format!("__{VARIANT_KEY}")), k.clone()));
     let Value::Table(default_table) = &defaults else { unreachable!("checked above") };
     let mut from_env: Vec<(String, Vec<String>)> = Vec::new();
     for (var, raw) in env {
@@ -119,10 +121,19 @@ fn remove_path(table: &mut Table, path: &[String]) {
     cur.remove(last);
 }
 
+/// The key that names the variant of an internally tagged enum (`[storage] backend = "s3"`). A table
+/// whose variant changes is replaced, not merged: the other variant's keys (the local backend's `root`
+/// from the defaults) do not belong to the new one and would be refused as unknown.
+const VARIANT_KEY: &str = "backend";
+
+fn changes_variant(base: &Table, overlay: &Table) -> bool {
+    matches!((base.get(VARIANT_KEY), overlay.get(VARIANT_KEY)), (Some(b), Some(o)) if b != o)
+}
+
 fn merge(base: &mut Table, overlay: Table) {
     for (key, value) in overlay {
         match (base.get_mut(&key), value) {
-            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (Some(Value::Table(b)), Value::Table(o)) if !changes_variant(b, &o) => merge(b, o),
             (_, v) => {
                 base.insert(key, v);
             }
@@ -136,6 +147,11 @@ fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), Stri
     for p in parents {
         let entry = cur.entry(p.clone()).or_insert_with(|| Value::Table(Table::new()));
         cur = entry.as_table_mut().ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    if last == VARIANT_KEY && cur.get(VARIANT_KEY).is_some_and(|v| *v != value) {
+        // Another variant: what the table held belonged to the old one (see `changes_variant`). Variant
+        // keys are applied before all others, so nothing set for the new variant is lost here.
+        cur.clear();
     }
     cur.insert(last.clone(), value);
     Ok(())
@@ -256,6 +272,52 @@ mod tests {
         std::fs::write(&f, "[http]\nlisten_addr = \"x\"\n").unwrap();
         let err = load_from::<Cfg, _>(Some(&f), env(&[])).unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct WithStorage {
+        storage: crate::storage::StorageConfig,
+    }
+
+    fn s3_bucket(c: &WithStorage) -> Option<&str> {
+        match &c.storage {
+            crate::storage::StorageConfig::S3 { bucket, .. } => Some(bucket),
+            crate::storage::StorageConfig::Local { .. } => None,
+        }
+    }
+
+    #[test]
+    fn a_file_choosing_another_storage_backend_replaces_the_default_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[storage]\nbackend = \"s3\"\nbucket = \"media\"\naccess_key_id_file = \"/run/k\"\nsecret_access_key_file = \"/run/s\"\n",
+        )
+        .unwrap();
+        let c: WithStorage = load_from(Some(&f), env(&[])).unwrap();
+        assert_eq!(s3_bucket(&c), Some("media"));
+        // The same backend in the file still merges with the defaults.
+        std::fs::write(&f, "[storage]\nbackend = \"local\"\n").unwrap();
+        let c: WithStorage = load_from(Some(&f), env(&[])).unwrap();
+        assert_eq!(c.storage, crate::storage::StorageConfig::default());
+    }
+
+    #[test]
+    fn the_environment_choosing_another_storage_backend_replaces_the_default_one() {
+        let c: WithStorage = load_from(
+            None,
+            env(&[
+                ("ENDOREG_STORAGE__SECRET_ACCESS_KEY_FILE", "/run/s"),
+                ("ENDOREG_STORAGE__BUCKET", "media"),
+                ("ENDOREG_STORAGE__BACKEND", "s3"),
+                ("ENDOREG_STORAGE__ACCESS_KEY_ID_FILE", "/run/k"),
+                ("ENDOREG_STORAGE__ALLOW_HTTP", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s3_bucket(&c), Some("media"));
     }
 
     #[test]
