@@ -673,6 +673,8 @@ pub struct Job {
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_after: DateTime<Utc>,
+    /// The worker holding the lease (the name it claimed with). Shown only to roles that process jobs
+    /// (admin, service); absent for the others.
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// Why the last attempt failed.
@@ -691,6 +693,16 @@ pub struct JobClaim {
     pub kinds: Vec<String>,
     /// How long the lease lasts unless renewed by a heartbeat.
     pub lease_secs: i64,
+}
+
+/// Who asks for a leased job's identity: the worker name the job was claimed with (the token must be the
+/// one it was claimed with, too).
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobWorker {
+    /// The worker name sent with the claim.
+    pub worker: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
