@@ -593,9 +593,14 @@ pub struct Token {
 pub struct TokenCreate {
     pub name: String,
     pub role: crate::access::Role,
-    /// Days until the token expires; never when absent.
+    /// Days until the token expires (1 to 3650, ten years); never when absent.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
+
+/// The longest a token may be made to last, in days ([`TokenCreate::expires_in_days`]; the OpenAPI
+/// `maximum` above says the same, and a test holds the two together).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
 
 /// A new token. `token` is shown this once; only its hash is stored.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -13,4 +13,5 @@ mod endoreg_import;
 mod jobs;
 mod kb;
 mod schema;
+mod tokens;
 mod uploads;
