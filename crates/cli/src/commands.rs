@@ -66,7 +66,7 @@ pub enum TokenCommand {
         /// What the token is for (shown in `token list`).
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Days until it expires (default: never).
+        /// Days until it expires, 1 to 3650 (default: never).
         #[arg(long)]
         expires_in_days: Option<u32>,
     },

@@ -111,6 +111,12 @@ fn an_operator_session_from_migrate_to_restore() {
     let out = endoreg(&data, &["token", "create", "--role", "superuser"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin, data_manager, annotator, researcher, service"));
+    // A lifetime beyond what a date holds is refused by name, not a crash.
+    let out = endoreg(&data, &["token", "create", "--role", "researcher", "--expires-in-days", "100000000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/expires_in_days: must be between 1 and 3650") && !err.contains("panicked"), "{err}");
+    assert!(!ok(&data, &["token", "list"]).contains("cli"), "nothing was created");
 
     let classes = ok(&data, &["query", "classifications"]);
     assert!(classes.contains("paris") && classes.contains("paris_0_is"), "{classes}");

@@ -673,9 +673,14 @@ pub struct Token {
 pub struct TokenCreate {
     pub name: String,
     pub role: crate::access::Role,
-    /// Days until the token expires; never when absent.
+    /// Days until the token expires (1 to 3650, ten years); never when absent.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
+
+/// The longest a token may be made to last, in days ([`TokenCreate::expires_in_days`]; the OpenAPI
+/// `maximum` above says the same, and a test holds the two together).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
 
 /// A new token. `token` is shown this once; only its hash is stored.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -753,6 +758,8 @@ pub struct Job {
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_after: DateTime<Utc>,
+    /// The worker holding the lease (the name it claimed with). Shown only to roles that process jobs
+    /// (admin, service); absent for the others.
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// Why the last attempt failed.
@@ -771,6 +778,16 @@ pub struct JobClaim {
     pub kinds: Vec<String>,
     /// How long the lease lasts unless renewed by a heartbeat.
     pub lease_secs: i64,
+}
+
+/// Who asks for a leased job's identity: the worker name the job was claimed with (the token must be the
+/// one it was claimed with, too).
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobWorker {
+    /// The worker name sent with the claim.
+    pub worker: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -72,8 +72,25 @@ impl Client {
         body: Option<&B>,
         if_match: Option<i64>,
     ) -> Result<Option<T>, ClientError> {
+        self.send_query(method, path, &[], body, if_match).await
+    }
+
+    /// As `send`, with query parameters (encoded here, whatever they hold).
+    async fn send_query<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+        if_match: Option<i64>,
+    ) -> Result<Option<T>, ClientError> {
         let what = format!("{method} {path}");
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(self.token.expose());
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| ClientError::Unavailable { what: what.clone(), detail: format!("not a URL: {e}") })?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut req = self.http.request(method, url).bearer_auth(self.token.expose());
         if let Some(v) = if_match {
             req = req.header(reqwest::header::IF_MATCH, format!("\"{v}\""));
         }
@@ -158,12 +175,20 @@ impl Client {
         self.call(Method::POST, &format!("/api/v1/jobs/{job}/complete"), done, None).await
     }
 
-    pub async fn job_identity(&self, job: i64) -> Result<MediaIdentity, ClientError> {
-        self.get(&format!("/api/v1/jobs/{job}/identity")).await
+    /// The identity of the medium of `job`, whose lease this client's token holds as `worker`.
+    pub async fn job_identity(&self, job: i64, worker: &str) -> Result<MediaIdentity, ClientError> {
+        let path = format!("/api/v1/jobs/{job}/identity");
+        self.send_query::<(), _>(Method::GET, &path, &[("worker", worker)], None, None)
+            .await?
+            .ok_or_else(|| ClientError::Unavailable { what: path, detail: "empty answer".into() })
     }
 
-    pub async fn record_identity(&self, job: i64, found: &MediaIdentity) -> Result<MediaIdentity, ClientError> {
-        self.call(Method::PUT, &format!("/api/v1/jobs/{job}/identity"), found, None).await
+    /// Adds what the worker holding `job`'s lease (as `worker`) found to its medium's identity.
+    pub async fn record_identity(&self, job: i64, worker: &str, found: &MediaIdentity) -> Result<MediaIdentity, ClientError> {
+        let path = format!("/api/v1/jobs/{job}/identity");
+        self.send_query(Method::PUT, &path, &[("worker", worker)], Some(found), None)
+            .await?
+            .ok_or_else(|| ClientError::Unavailable { what: path, detail: "empty answer".into() })
     }
 
     pub async fn video(&self, id: i64) -> Result<Video, ClientError> {

@@ -27,7 +27,7 @@ pub async fn process(worker: &Worker, job: &Job, lost: &crate::jobs::Lease) -> R
         report = worker.client.report_state(&report, "text_extracted").await?;
     }
 
-    let known = worker.client.job_identity(job.id).await?;
+    let known = worker.client.job_identity(job.id, &worker.name).await?;
     let known = KnownIdentity {
         first_name: known.patient_first_name,
         last_name: known.patient_last_name,
@@ -48,7 +48,7 @@ pub async fn process(worker: &Worker, job: &Job, lost: &crate::jobs::Lease) -> R
         examiner: found.examiner,
     };
     if !found.is_empty() {
-        worker.client.record_identity(job.id, &found).await?;
+        worker.client.record_identity(job.id, &worker.name, &found).await?;
     }
     check_lease(lost)?;
     report =

@@ -23,6 +23,8 @@ use endoreg_registry::db::{ConnectOptions, Db};
 
 struct Harness {
     worker: Worker,
+    /// A data manager's token: reads what only identity-permitted roles may.
+    data_manager_token: String,
     /// Set to the flag that the registry raises when the next claim arrives (a SIGTERM during a claim).
     stop_at_claim: Arc<Mutex<Option<Arc<AtomicBool>>>>,
     dir: tempfile::TempDir,
@@ -43,6 +45,8 @@ async fn harness() -> Harness {
         endoreg_registry::service::tokens::create(&db, &TokenCreate { name: "worker".into(), role: Role::Service, expires_in_days: None })
             .await
             .unwrap();
+    let manager = TokenCreate { name: "data manager".into(), role: Role::DataManager, expires_in_days: None };
+    let manager = endoreg_registry::service::tokens::create(&db, &manager).await.unwrap();
     let cfg = RegistryConfig { data_dir: data.clone(), ..RegistryConfig::default() };
     let stop_at_claim: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::default();
     let app = endoreg_registry::http::router(db, &cfg).unwrap().layer(axum::middleware::from_fn({
@@ -80,7 +84,7 @@ async fn harness() -> Harness {
         name: "test-worker".into(),
         templates: endoreg_media::report::default_templates(),
     };
-    Harness { worker, stop_at_claim, dir, _server: server }
+    Harness { worker, data_manager_token: manager.token, stop_at_claim, dir, _server: server }
 }
 
 fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
@@ -299,6 +303,14 @@ async fn the_demo_runs_again_on_the_same_registry() {
     assert!(second.before.is_file() && second.after.is_file());
 }
 
+/// A report's identity as a data manager reads it.
+async fn report_identity(h: &Harness, report: i64) -> MediaIdentity {
+    let url = format!("{}/api/v1/reports/{report}/identity", h.worker.cfg.registry_url);
+    let res = reqwest::Client::new().get(url).bearer_auth(&h.data_manager_token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 async fn reqwest_get(h: &Harness, path: &str) -> String {
     let token = worker_token(h);
     reqwest::Client::new()
@@ -397,7 +409,10 @@ async fn a_report_pdf_becomes_anonymised_text_and_its_identity_is_kept_apart() {
     let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
     let job_id = jobs["items"][0]["id"].as_i64().unwrap();
     assert_eq!(jobs["items"][0]["state"], "succeeded");
-    let found = h.worker.client.job_identity(job_id).await.unwrap();
+    // The job is over: its worker reads the identity no more.
+    let refused = h.worker.client.job_identity(job_id, &h.worker.name).await.unwrap_err();
+    assert_eq!(refused.status(), Some(409), "{refused}");
+    let found = report_identity(&h, good.id).await;
     assert_eq!(found.patient_last_name.as_deref(), Some("Mustermann"));
     assert_eq!(found.patient_date_of_birth, chrono::NaiveDate::from_ymd_opt(1961, 8, 12));
     assert_eq!(found.examiner.as_deref(), Some("Dr. med. Hans Beispiel"));

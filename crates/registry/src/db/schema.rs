@@ -280,6 +280,7 @@ pub const CORE: &[(&str, &[ColumnSpec])] = {
                 ("run_after", Timestamp, false),
                 ("lease_owner", Text, true),
                 ("lease_expires_at", Timestamp, true),
+                ("lease_token_id", Int, true),
                 ("last_error", Text, true),
                 ("created_at", Timestamp, false),
                 ("updated_at", Timestamp, false),

@@ -35,34 +35,60 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
     }
 }
 
-/// Verified tokens, remembered for a short time so a request does not cost a database lookup; a
-/// revocation takes effect within that time.
+/// Verified tokens, remembered for a short time so a request does not cost a database lookup. A token
+/// revoked through this server is forgotten at once ([`TokenCache::forget`]); one revoked elsewhere (the
+/// CLI, another server) within the cache time.
 pub struct TokenCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Principal, Instant)>>,
+    entries: RwLock<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<String, (Principal, Instant)>,
+    /// Counts [`TokenCache::forget`] calls: a verification that began before one may have read the
+    /// token as it was before the revocation, and is not remembered.
+    forgets: u64,
 }
 
 const CACHE_LIMIT: usize = 10_000;
 
 impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: RwLock::new(HashMap::new()) }
+        Self { ttl, entries: RwLock::new(Entries::default()) }
     }
 
     fn get(&self, hash: &str) -> Option<Principal> {
         let entries = self.entries.read().ok()?;
-        entries.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| *p)
+        entries.by_hash.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| *p)
     }
 
-    fn put(&self, hash: String, p: Principal) {
+    /// Taken before a token is looked up in the database, handed to [`TokenCache::put`] after.
+    fn generation(&self) -> Option<u64> {
+        self.entries.read().ok().map(|e| e.forgets)
+    }
+
+    fn put(&self, hash: String, p: Principal, generation: Option<u64>) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= CACHE_LIMIT {
-                entries.clear();
+            if generation != Some(entries.forgets) {
+                return;
             }
-            entries.insert(hash, (p, Instant::now()));
+            if entries.by_hash.len() >= CACHE_LIMIT {
+                entries.by_hash.clear();
+            }
+            entries.by_hash.insert(hash, (p, Instant::now()));
+        }
+    }
+
+    /// Forgets token `token_id` (just revoked): its next request is verified against the database.
+    pub fn forget(&self, token_id: i64) {
+        // A poisoned lock serves nothing (`get` answers None), so there is nothing to forget then.
+        if let Ok(mut entries) = self.entries.write() {
+            entries.by_hash.retain(|_, (p, _)| p.token_id != token_id);
+            entries.forgets += 1;
         }
     }
 }
@@ -78,17 +104,20 @@ pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<Match
     let hash = tokens::hash(token);
     let principal = match state.tokens.get(&hash) {
         Some(p) => p,
-        None => match tokens::verify(&state.db, token).await {
-            Ok(Some((token_id, role))) => {
-                let p = Principal { token_id, role };
-                state.tokens.put(hash, p);
-                p
+        None => {
+            let generation = state.tokens.generation();
+            match tokens::verify(&state.db, token).await {
+                Ok(Some((token_id, role))) => {
+                    let p = Principal { token_id, role };
+                    state.tokens.put(hash, p, generation);
+                    p
+                }
+                Ok(None) => {
+                    return ApiError::from(unauthenticated("the token is unknown, revoked or expired")).into_response();
+                }
+                Err(e) => return ApiError::from(e).into_response(),
             }
-            Ok(None) => {
-                return ApiError::from(unauthenticated("the token is unknown, revoked or expired")).into_response();
-            }
-            Err(e) => return ApiError::from(e).into_response(),
-        },
+        }
     };
     let Some(path) = matched.as_ref().map(MatchedPath::as_str) else {
         return ApiError::from(forbidden("this route has no access policy")).into_response();
@@ -126,4 +155,26 @@ fn bearer(req: &Request) -> Result<&str, ApiError> {
         return Err(unauthenticated("the Authorization header must be `Bearer <token>`").into());
     }
     Ok(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoked_token_is_forgotten_and_a_lookup_that_raced_the_revocation_is_not_remembered() {
+        let cache = TokenCache::new(Duration::from_secs(3600));
+        let p = Principal { token_id: 7, role: Role::Researcher };
+        cache.put("a".into(), p, cache.generation());
+        assert_eq!(cache.get("a"), Some(p));
+        cache.forget(8);
+        assert_eq!(cache.get("a"), Some(p), "another token's revocation leaves it");
+        cache.forget(7);
+        assert_eq!(cache.get("a"), None);
+        // Looked up before the revocation, stored after it: the lookup may have seen the token live.
+        let before = cache.generation();
+        cache.forget(7);
+        cache.put("a".into(), p, before);
+        assert_eq!(cache.get("a"), None);
+    }
 }

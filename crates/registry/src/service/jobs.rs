@@ -2,12 +2,17 @@
 //! renew it by heartbeat, and complete it; failures are retried with exponential back-off until the
 //! attempts run out, then the job — and the medium it was for — is failed with the reason.
 //!
+//! A lease belongs to the token that claimed the job and the worker name it sent ([`Holder`]): the name
+//! alone proves nothing, since any service token can send any name. Renewing, completing and the medium's
+//! identity are refused to every other caller.
+//!
 //! Claiming is one statement: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets workers claim in parallel
 //! without waiting on each other; on SQLite the statement runs in a write transaction, which SQLite
 //! serialises anyway. A job whose worker disappeared (lease expired) is claimed again by the next worker.
 
 use chrono::{DateTime, Duration, Utc};
 
+use endoreg_common::access::{Permission, Role};
 use endoreg_common::api::{Job, JobClaim, JobCompletion, JobFilter, JobHeartbeat, MediaIdentity, Page, Paging};
 
 use crate::config::JobsConfig;
@@ -63,6 +68,22 @@ impl From<JobRow> for Job {
 
 const COLUMNS: &str = "id, kind, video_id, report_id, ai_model_version_id, state, attempts, max_attempts, run_after, lease_owner, lease_expires_at, last_error, \
      created_at, updated_at, finished_at";
+
+/// Who holds, or claims to hold, a job's lease: the token the caller proved and the worker name it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder<'a> {
+    pub token_id: i64,
+    pub worker: &'a str,
+}
+
+/// A job as `role` may see it: the lease owner (a worker's host and process) only for roles that process
+/// jobs themselves.
+pub fn visible_to(role: Role, mut job: Job) -> Job {
+    if !role.allows(Permission::ProcessJobs) {
+        job.lease_owner = None;
+    }
+    job
+}
 
 /// What a job is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,8 +215,8 @@ fn check_lease(checks: &mut Checks, lease_secs: i64, cfg: &JobsConfig) {
     }
 }
 
-/// Claims the next job of one of `kinds`, or `None` when there is no work.
-pub async fn claim(db: &Db, claim: &JobClaim, cfg: &JobsConfig) -> Result<Option<Job>> {
+/// Claims the next job of one of `kinds` for the caller's token `token_id`, or `None` when there is no work.
+pub async fn claim(db: &Db, token_id: i64, claim: &JobClaim, cfg: &JobsConfig) -> Result<Option<Job>> {
     let mut checks = Checks::default();
     check_worker(&mut checks, &claim.worker);
     check_lease(&mut checks, claim.lease_secs, cfg);
@@ -211,18 +232,18 @@ pub async fn claim(db: &Db, claim: &JobClaim, cfg: &JobsConfig) -> Result<Option
     let now = super::now();
     let mut tx = db.begin().await?;
     fail_abandoned(&mut tx, now).await?;
-    let kinds: Vec<String> = (0..claim.kinds.len()).map(|i| format!("${}", i + 4)).collect();
+    let kinds: Vec<String> = (0..claim.kinds.len()).map(|i| format!("${}", i + 5)).collect();
     let lock = match db.backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "UPDATE job SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
+        "UPDATE job SET state = 'running', lease_owner = $1, lease_token_id = $4, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id = (SELECT id FROM job WHERE kind IN ({}) AND ((state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at < $3)) \
          ORDER BY run_after, id LIMIT 1{lock}) RETURNING {COLUMNS}",
         kinds.join(", ")
     );
-    let mut params = params![claim.worker.trim(), now + Duration::seconds(claim.lease_secs), now];
+    let mut params = params![claim.worker.trim(), now + Duration::seconds(claim.lease_secs), now, token_id];
     params.extend(claim.kinds.iter().map(Param::from));
     let row: Option<JobRow> = tx.fetch_optional(&sql, params).await?;
     tx.commit().await?;
@@ -233,7 +254,7 @@ pub async fn claim(db: &Db, claim: &JobClaim, cfg: &JobsConfig) -> Result<Option
 async fn fail_abandoned(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), DbError> {
     let rows: Vec<(i64, i64)> = tx
         .fetch_all(
-            "UPDATE job SET state = 'failed', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+            "UPDATE job SET state = 'failed', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_token_id = NULL, lease_expires_at = NULL, \
              last_error = 'the worker stopped answering (lease expired) and no attempts are left' \
              WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts RETURNING id, attempts",
             params![now],
@@ -279,34 +300,63 @@ async fn fail_subject(tx: &mut Tx, id: i64, reason: &str, now: DateTime<Utc>) ->
     Ok(())
 }
 
-/// Why a lease operation was refused.
-fn lease_lost(id: i64, state: &str, owner: Option<&str>, worker: &str) -> ServiceError {
-    if state != "running" {
-        ServiceError::Conflict(format!("job {id} is {state}, not running"))
-    } else if owner != Some(worker) {
-        ServiceError::Conflict(format!("job {id} is leased to another worker (the lease expired and was claimed again)"))
-    } else {
-        ServiceError::Conflict(format!("job {id}: the lease could not be renewed"))
+fn for_update(tx: &Tx) -> &'static str {
+    match tx {
+        Tx::Postgres(_) => " FOR UPDATE",
+        // SQLite's write transaction holds the database lock already.
+        Tx::Sqlite(_) => "",
     }
 }
 
-pub async fn heartbeat(db: &Db, id: i64, hb: &JobHeartbeat, cfg: &JobsConfig) -> Result<Job> {
+/// Job `id` if `holder` holds its lease, locked until `tx` ends (a claim taking over an expired lease in
+/// between must not be overwritten); otherwise why not, with nothing locked. The answer is the same 409
+/// whether another worker name or another token holds it, and names neither.
+async fn held(tx: &mut Tx, id: i64, holder: Holder<'_>) -> Result<JobRow> {
+    // The holder is part of the condition, so that a refusal locks nothing: on PostgreSQL a transaction
+    // dropped after an error keeps its locks until its connection is used again, and a claim meanwhile
+    // would skip the job.
+    let row: Option<JobRow> = tx
+        .fetch_optional(
+            &format!(
+                "SELECT {COLUMNS} FROM job WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND lease_token_id = $3{}",
+                for_update(tx)
+            ),
+            params![id, holder.worker.trim(), holder.token_id],
+        )
+        .await?;
+    if let Some(job) = row {
+        return Ok(job);
+    }
+    let One(state): One<String> = tx
+        .fetch_optional("SELECT state FROM job WHERE id = $1", params![id])
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("job {id}")))?;
+    if state != "running" {
+        return Err(ServiceError::Conflict(format!(
+            "job {id} is {state}, not running: only the worker holding a running job's lease may renew, complete or read it"
+        )));
+    }
+    Err(ServiceError::Conflict(format!(
+        "job {id} is leased to another worker: only the worker name and token that claimed it may renew, complete or read it \
+         (a lease that expired may have been claimed again)"
+    )))
+}
+
+pub async fn heartbeat(db: &Db, id: i64, token_id: i64, hb: &JobHeartbeat, cfg: &JobsConfig) -> Result<Job> {
     let mut checks = Checks::default();
     check_worker(&mut checks, &hb.worker);
     check_lease(&mut checks, hb.lease_secs, cfg);
     checks.finish()?;
     let now = super::now();
-    let n = db
-        .execute(
-            "UPDATE job SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND state = 'running' AND lease_owner = $4",
-            params![now + Duration::seconds(hb.lease_secs), now, id, hb.worker.trim()],
-        )
-        .await?;
-    let job = get(db, id).await?;
-    if n == 0 {
-        return Err(lease_lost(id, &job.state, job.lease_owner.as_deref(), hb.worker.trim()));
-    }
-    Ok(job)
+    let mut tx = db.begin().await?;
+    held(&mut tx, id, Holder { token_id, worker: &hb.worker }).await?;
+    tx.execute(
+        "UPDATE job SET lease_expires_at = $1, updated_at = $2 WHERE id = $3",
+        params![now + Duration::seconds(hb.lease_secs), now, id],
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, id).await
 }
 
 /// The back-off before attempt `attempts + 1`: `backoff_secs × 2^(attempts − 1)`, capped.
@@ -325,7 +375,7 @@ enum Outcome {
 
 /// Ends the lease of job `id`: succeeded, failed (retried with back-off while attempts and `retry`
 /// allow), or released — given back unfinished by a worker that is stopping, without using an attempt.
-pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) -> Result<Job> {
+pub async fn complete(db: &Db, id: i64, token_id: i64, done: &JobCompletion, cfg: &JobsConfig) -> Result<Job> {
     let mut checks = Checks::default();
     check_worker(&mut checks, &done.worker);
     let outcome = match done.outcome.as_str() {
@@ -343,31 +393,19 @@ pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) 
     checks.finish()?;
     let now = super::now();
     let mut tx = db.begin().await?;
-    // Locked until the outcome is written: a claim taking over an expired lease in between must not be
-    // overwritten (SQLite's write transaction serialises this anyway).
-    let lock = match db.backend() {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let row: Option<JobRow> = tx.fetch_optional(&format!("SELECT {COLUMNS} FROM job WHERE id = $1{lock}"), params![id]).await?;
-    let Some(job) = row else {
-        return Err(ServiceError::not_found(format!("job {id}")));
-    };
-    if job.state != "running" || job.lease_owner.as_deref() != Some(done.worker.trim()) {
-        return Err(lease_lost(id, &job.state, job.lease_owner.as_deref(), done.worker.trim()));
-    }
+    let job = held(&mut tx, id, Holder { token_id, worker: &done.worker }).await?;
     if outcome == Outcome::Released {
         // Given back unfinished (the worker is shutting down): the attempt does not count, and the job
         // is there for the next worker at once. Processing is idempotent, so it starts over safely.
         tx.execute(
             "UPDATE job SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_after = $1, \
-             updated_at = $1, lease_owner = NULL, lease_expires_at = NULL WHERE id = $2",
+             updated_at = $1, lease_owner = NULL, lease_token_id = NULL, lease_expires_at = NULL WHERE id = $2",
             params![now, id],
         )
         .await?;
     } else if outcome == Outcome::Succeeded {
         tx.execute(
-            "UPDATE job SET state = 'succeeded', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL WHERE id = $2",
+            "UPDATE job SET state = 'succeeded', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_token_id = NULL, lease_expires_at = NULL, last_error = NULL WHERE id = $2",
             params![now, id],
         )
         .await?;
@@ -379,13 +417,13 @@ pub async fn complete(db: &Db, id: i64, done: &JobCompletion, cfg: &JobsConfig) 
         let error = done.error.clone().unwrap_or_default();
         if done.retry && job.attempts < job.max_attempts {
             tx.execute(
-                "UPDATE job SET state = 'queued', run_after = $1, updated_at = $2, lease_owner = NULL, lease_expires_at = NULL, last_error = $3 WHERE id = $4",
+                "UPDATE job SET state = 'queued', run_after = $1, updated_at = $2, lease_owner = NULL, lease_token_id = NULL, lease_expires_at = NULL, last_error = $3 WHERE id = $4",
                 params![now + backoff(cfg, job.attempts), now, &error, id],
             )
             .await?;
         } else {
             tx.execute(
-                "UPDATE job SET state = 'failed', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = $2 WHERE id = $3",
+                "UPDATE job SET state = 'failed', finished_at = $1, updated_at = $1, lease_owner = NULL, lease_token_id = NULL, lease_expires_at = NULL, last_error = $2 WHERE id = $3",
                 params![now, &error, id],
             )
             .await?;
@@ -444,14 +482,6 @@ struct IdentityRow {
     patient_date_of_birth: Option<chrono::NaiveDate>,
     examination_date: Option<chrono::NaiveDate>,
     examiner: Option<String>,
-}
-
-fn subject_of(job: &Job) -> Subject {
-    match (job.video_id, job.report_id) {
-        (Some(v), _) => Subject::Video(v),
-        (None, Some(r)) => Subject::Report(r),
-        (None, None) => Subject::Video(0),
-    }
 }
 
 /// Queues a prediction of `video` (with `model_version`, or the worker's model).
@@ -523,22 +553,50 @@ pub async fn store_identity(tx: &mut Tx, subject: Subject, identity: &MediaIdent
     Ok(())
 }
 
-/// The identity of the medium a job processes, for the worker holding the job's lease.
-pub async fn job_identity(db: &Db, id: i64) -> Result<MediaIdentity> {
-    let job = get(db, id).await?;
-    Ok(media_identity(db, subject_of(&job)).await?)
+/// The medium whose identity the lease holder of job `id` may read or add to: a processing job's video or
+/// report. A prediction works on the anonymised video and needs no names.
+fn identity_subject(job: &JobRow) -> Result<Subject> {
+    match (job.kind.as_str(), job.video_id, job.report_id) {
+        ("process_video", Some(v), _) => Ok(Subject::Video(v)),
+        ("process_report", _, Some(r)) => Ok(Subject::Report(r)),
+        (kind, ..) => Err(ServiceError::Conflict(format!(
+            "job {} is a {kind} job: only the jobs that anonymise a medium (process_video, process_report) may read its identity",
+            job.id
+        ))),
+    }
 }
 
-/// Records identifying data a worker found (in a report's text) for the medium of job `id`.
-pub async fn record_found_identity(db: &Db, id: i64, identity: &MediaIdentity) -> Result<MediaIdentity> {
-    let job = get(db, id).await?;
-    if job.state != "running" {
-        return Err(ServiceError::Conflict(format!("job {id} is {}, not running", job.state)));
-    }
+/// The identity of the medium job `id` processes, for the worker holding the job's lease (the names it
+/// must remove).
+pub async fn job_identity(db: &Db, id: i64, holder: Holder<'_>) -> Result<MediaIdentity> {
+    let mut checks = Checks::default();
+    check_worker(&mut checks, holder.worker);
+    checks.finish()?;
     let mut tx = db.begin().await?;
-    store_identity(&mut tx, subject_of(&job), identity, false).await?;
+    let job = held(&mut tx, id, holder).await?;
+    // Ended before anything can fail: a dropped transaction would keep the row locked (see `held`).
     tx.commit().await?;
-    job_identity(db, id).await
+    Ok(media_identity(db, identity_subject(&job)?).await?)
+}
+
+/// Records identifying data the worker holding job `id`'s lease found (in a report's text) for the medium.
+pub async fn record_found_identity(db: &Db, id: i64, holder: Holder<'_>, identity: &MediaIdentity) -> Result<MediaIdentity> {
+    let mut checks = Checks::default();
+    check_worker(&mut checks, holder.worker);
+    checks.finish()?;
+    let mut tx = db.begin().await?;
+    let job = held(&mut tx, id, holder).await?;
+    let subject = match identity_subject(&job) {
+        Ok(subject) => subject,
+        Err(e) => {
+            // Ended now: a dropped transaction would keep the row locked (see `held`).
+            tx.commit().await?;
+            return Err(e);
+        }
+    };
+    store_identity(&mut tx, subject, identity, false).await?;
+    tx.commit().await?;
+    Ok(media_identity(db, subject).await?)
 }
 
 #[cfg(test)]

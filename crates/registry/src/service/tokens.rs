@@ -7,7 +7,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use endoreg_common::access::Role;
-use endoreg_common::api::{Token, TokenCreate, TokenCreated};
+use endoreg_common::api::{MAX_TOKEN_DAYS, Token, TokenCreate, TokenCreated};
 
 use crate::db::Db;
 use crate::db::exec::One;
@@ -60,13 +60,25 @@ pub async fn create(db: &Db, input: &TokenCreate) -> Result<TokenCreated> {
     if input.name.trim().is_empty() || input.name.len() > 200 {
         checks.add("/name", "must be 1 to 200 characters");
     }
-    if input.expires_in_days == Some(0) {
-        checks.add("/expires_in_days", "must be at least 1 (leave it out for a token that does not expire)");
-    }
+    let now = super::now();
+    let expires_at = match input.expires_in_days {
+        None => None,
+        Some(days) => {
+            let at = (1..=MAX_TOKEN_DAYS)
+                .contains(&days)
+                .then(|| Duration::try_days(i64::from(days)).and_then(|d| now.checked_add_signed(d)))
+                .flatten();
+            if at.is_none() {
+                checks.add(
+                    "/expires_in_days",
+                    format!("must be between 1 and {MAX_TOKEN_DAYS} (leave it out for a token that does not expire)"),
+                );
+            }
+            at
+        }
+    };
     checks.finish()?;
     let token = generate();
-    let now = super::now();
-    let expires_at = input.expires_in_days.map(|d| now + Duration::days(i64::from(d)));
     let One(id): One<i64> = db
         .fetch_one(
             "INSERT INTO api_token (name, role, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",

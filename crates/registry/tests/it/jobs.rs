@@ -4,7 +4,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use endoreg_common::access::Role;
+use endoreg_common::access::{Permission, Role};
+use endoreg_common::api::TokenCreate;
 use endoreg_registry::db::exec::Param;
 
 use crate::backends;
@@ -50,7 +51,8 @@ async fn a_job_moves_through_its_life(app: TestApp) {
     let r = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/heartbeat"), json!({"worker": "w1", "lease_secs": 120})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // The worker may read the medium's identity (names to remove), and record what it found.
-    let who = app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{job_id}/identity"), None, None).await;
+    let who = app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{job_id}/identity?worker=w1"), None, None).await;
+    assert_eq!(who.status, StatusCode::OK, "{}", who.body);
     assert_eq!(who.body["patient_last_name"], "Name1");
     // A worker that stops mid-job gives it back: queued again at once, the attempt not counted, and
     // only the lease holder may do that.
@@ -288,4 +290,159 @@ async fn predictions_replace_a_model_versions_segments_and_follow_processing(app
     .await;
     assert_eq!(r.body["state"], "failed");
     assert_eq!(app.get(&format!("/api/v1/videos/{video}")).await.body["state"], "frames_extracted");
+}
+
+backends!(
+    a_lease_belongs_to_the_token_that_claimed_it,
+    only_the_lease_holder_of_a_running_processing_job_reads_its_identity,
+    lease_owners_are_shown_only_to_roles_that_process_jobs
+);
+
+/// A second service token, as another worker (or anyone holding a service token) would have.
+async fn other_service_token(app: &TestApp) -> String {
+    let input = TokenCreate { name: "another worker".into(), role: Role::Service, expires_in_days: None };
+    endoreg_registry::service::tokens::create(&app.db, &input).await.unwrap().token
+}
+
+async fn a_lease_belongs_to_the_token_that_claimed_it(app: TestApp) {
+    let up = upload_video(&app, 3).await;
+    let job_id = up["job"]["id"].as_i64().unwrap();
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("w1", 60)).await;
+    assert_eq!(r.body["id"], job_id, "{}", r.body);
+    let other = other_service_token(&app).await;
+    let admin = app.tokens[&Role::Admin].clone();
+    // The same worker name from another token is not the lease holder: refused, and nothing changes.
+    for token in [&other, &admin] {
+        let hb = app
+            .call_with(
+                Some(token),
+                Method::POST,
+                &format!("/api/v1/jobs/{job_id}/heartbeat"),
+                Some(json!({"worker": "w1", "lease_secs": 600})),
+                None,
+            )
+            .await;
+        assert_eq!(hb.status, StatusCode::CONFLICT, "{}", hb.body);
+        assert!(hb.body["detail"].as_str().unwrap().contains("leased to another worker"), "{}", hb.body);
+        let failed = json!({"worker": "w1", "outcome": "failed", "error": "Mustermann was here", "retry": false});
+        let done = app.call_with(Some(token), Method::POST, &format!("/api/v1/jobs/{job_id}/complete"), Some(failed), None).await;
+        assert_eq!(done.status, StatusCode::CONFLICT, "{}", done.body);
+        let released = json!({"worker": "w1", "outcome": "released"});
+        let done = app.call_with(Some(token), Method::POST, &format!("/api/v1/jobs/{job_id}/complete"), Some(released), None).await;
+        assert_eq!(done.status, StatusCode::CONFLICT, "{}", done.body);
+    }
+    let job = app.get(&format!("/api/v1/jobs/{job_id}")).await;
+    assert_eq!(job.body["state"], "running");
+    assert_eq!(job.body["attempts"], 1);
+    assert_eq!(job.body["last_error"], Value::Null);
+    assert_eq!(job.body["lease_owner"], "w1");
+    // Its holder still renews and completes it.
+    let hb = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/heartbeat"), json!({"worker": "w1", "lease_secs": 60})).await;
+    assert_eq!(hb.status, StatusCode::OK, "{}", hb.body);
+    let done = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/complete"), json!({"worker": "w1", "outcome": "succeeded"})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["state"], "succeeded");
+    // A lease taken over after it expired belongs to the new claimant's token: the first token's name
+    // no longer opens it.
+    let up = upload_video(&app, 4).await;
+    let job_id = up["job"]["id"].as_i64().unwrap();
+    post(&app, Role::Service, "/api/v1/jobs/claim", claim("w1", 30)).await;
+    app.db
+        .execute(
+            "UPDATE job SET lease_expires_at = $1 WHERE id = $2",
+            vec![Param::from(chrono::Utc::now() - chrono::Duration::seconds(5)), Param::from(job_id)],
+        )
+        .await
+        .unwrap();
+    let r = app.call_with(Some(&other), Method::POST, "/api/v1/jobs/claim", Some(claim("w1", 30)), None).await;
+    assert_eq!(r.body["id"], job_id, "{}", r.body);
+    let hb = post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/heartbeat"), json!({"worker": "w1", "lease_secs": 60})).await;
+    assert_eq!(hb.status, StatusCode::CONFLICT, "{}", hb.body);
+    let hb = app
+        .call_with(
+            Some(&other),
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/heartbeat"),
+            Some(json!({"worker": "w1", "lease_secs": 60})),
+            None,
+        )
+        .await;
+    assert_eq!(hb.status, StatusCode::OK, "{}", hb.body);
+}
+
+async fn only_the_lease_holder_of_a_running_processing_job_reads_its_identity(app: TestApp) {
+    let up = upload_video(&app, 5).await;
+    let job_id = up["job"]["id"].as_i64().unwrap();
+    let identity = format!("/api/v1/jobs/{job_id}/identity?worker=w1");
+    let found = json!({"examiner": "Dr. Beispiel"});
+    // Queued: nobody holds it, nobody reads or writes its identity.
+    let r = app.call(Some(Role::Service), Method::GET, &identity, None, None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(!r.body.to_string().contains("Name5"), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("queued, not running"), "{}", r.body);
+    let r = app.call(Some(Role::Service), Method::PUT, &identity, Some(found.clone()), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let r = post(&app, Role::Service, "/api/v1/jobs/claim", claim("w1", 60)).await;
+    assert_eq!(r.body["id"], job_id, "{}", r.body);
+    // Running: another token with the holder's name, or the holder's token with another name, is refused.
+    let other = other_service_token(&app).await;
+    for (token, path) in [
+        (other.as_str(), identity.clone()),
+        (app.tokens[&Role::Admin].as_str(), identity.clone()),
+        (app.tokens[&Role::Service].as_str(), format!("/api/v1/jobs/{job_id}/identity?worker=w2")),
+    ] {
+        let r = app.call_with(Some(token), Method::GET, &path, None, None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "GET {path}: {}", r.body);
+        assert!(!r.body.to_string().contains("Name5"), "{}", r.body);
+        let r = app.call_with(Some(token), Method::PUT, &path, Some(found.clone()), None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "PUT {path}: {}", r.body);
+    }
+    let who = app.call(Some(Role::DataManager), Method::GET, &format!("/api/v1/videos/{}/identity", up["video"]["id"]), None, None).await;
+    assert_eq!(who.body["examiner"], Value::Null, "nothing was written by those refused: {}", who.body);
+    // The worker name is required and checked like a claim's.
+    let r = app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{job_id}/identity"), None, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("worker"), "{}", r.body);
+    let r = app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{job_id}/identity?worker=%20"), None, None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["pointer"], "/worker", "{}", r.body);
+    // The holder reads and adds to it.
+    let r = app.call(Some(Role::Service), Method::GET, &identity, None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["patient_last_name"], "Name5");
+    let r = app.call(Some(Role::Service), Method::PUT, &identity, Some(found), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["examiner"], "Dr. Beispiel");
+    // Finished: the lease is over, and so is the access.
+    post(&app, Role::Service, &format!("/api/v1/jobs/{job_id}/complete"), json!({"worker": "w1", "outcome": "succeeded"})).await;
+    let r = app.call(Some(Role::Service), Method::GET, &identity, None, None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    // A prediction job (queued by the processing job's success) works on the anonymised video: its
+    // holder reads no names.
+    let predict =
+        post(&app, Role::Service, "/api/v1/jobs/claim", json!({"worker": "gpu", "kinds": ["predict_video"], "lease_secs": 60})).await;
+    assert_eq!(predict.status, StatusCode::OK, "{}", predict.body);
+    let r =
+        app.call(Some(Role::Service), Method::GET, &format!("/api/v1/jobs/{}/identity?worker=gpu", predict.body["id"]), None, None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(!r.body.to_string().contains("Name5"), "{}", r.body);
+}
+
+async fn lease_owners_are_shown_only_to_roles_that_process_jobs(app: TestApp) {
+    let up = upload_video(&app, 6).await;
+    let job_id = up["job"]["id"].as_i64().unwrap();
+    post(&app, Role::Service, "/api/v1/jobs/claim", claim("ward-7-host-4711", 60)).await;
+    for role in Role::ALL {
+        let one = app.call(Some(role), Method::GET, &format!("/api/v1/jobs/{job_id}"), None, None).await;
+        let list = app.call(Some(role), Method::GET, "/api/v1/jobs", None, None).await;
+        assert_eq!(one.status, StatusCode::OK, "{role}: {}", one.body);
+        assert_eq!(list.body["items"][0]["id"], job_id, "{role}: {}", list.body);
+        let expected = if role.allows(Permission::ProcessJobs) { json!("ward-7-host-4711") } else { Value::Null };
+        assert_eq!(one.body["lease_owner"], expected, "{role}: {}", one.body);
+        assert_eq!(list.body["items"][0]["lease_owner"], expected, "{role}: {}", list.body);
+        assert!(one.body.get("lease_token_id").is_none(), "the token is never shown: {}", one.body);
+    }
+    for role in [Role::Researcher, Role::Annotator, Role::DataManager] {
+        assert!(!role.allows(Permission::ProcessJobs), "{role} does not process jobs");
+    }
 }

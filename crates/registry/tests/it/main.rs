@@ -15,4 +15,5 @@ mod jobs;
 mod kb;
 mod modes;
 mod schema;
+mod tokens;
 mod uploads;

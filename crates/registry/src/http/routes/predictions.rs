@@ -8,6 +8,7 @@ use endoreg_common::access::Permission;
 use endoreg_common::api::{AiModelVersion, AiModelVersionIn, Job, PredictRequest, Prediction, PredictionIn};
 
 use super::State;
+use crate::http::auth::Principal;
 use crate::http::error::ApiResult;
 use crate::http::extract::{Json, Path};
 use crate::http::policy::guard;
@@ -57,6 +58,12 @@ pub async fn record_prediction(
 /// Queues a prediction of the video (by a registered model version, or the inference worker's model).
 #[utoipa::path(post, path = "/api/v1/videos/{id}/predict", tag = "inference", params(("id" = i64, Path, minimum = 1)), request_body = PredictRequest,
     responses((status = 200, body = Job)))]
-pub async fn request_prediction(S(state): State, Path(id): Path<i64>, Json(input): Json<PredictRequest>) -> ApiResult<JsonOk<Job>> {
-    Ok(JsonOk(jobs::request_prediction(&state.db, id, input.model_version_id, state.jobs.max_attempts).await?))
+pub async fn request_prediction(
+    S(state): State,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Json(input): Json<PredictRequest>,
+) -> ApiResult<JsonOk<Job>> {
+    let job = jobs::request_prediction(&state.db, id, input.model_version_id, state.jobs.max_attempts).await?;
+    Ok(JsonOk(jobs::visible_to(principal.role, job)))
 }

@@ -34,10 +34,13 @@ pub async fn create_token(S(state): State, Json(input): Json<TokenCreate>) -> Ap
     Ok(JsonCreated(tokens::create(&state.db, &input).await?))
 }
 
-/// Revokes a token (effective within the token cache time, 10 s by default).
+/// Revokes a token: refused at once by this server, by other servers sharing the database within their
+/// token cache time (`auth.token_cache_secs`, 10 s by default).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 200, body = Token), WriteErrors))]
 pub async fn revoke_token(S(state): State, Path(id): Path<i64>) -> ApiResult<JsonOk<Token>> {
-    Ok(JsonOk(tokens::revoke(&state.db, id).await?))
+    let token = tokens::revoke(&state.db, id).await?;
+    state.tokens.forget(id);
+    Ok(JsonOk(token))
 }
 
 /// The caller's own token (name, role, expiry): how a service in front of the registry checks what a caller

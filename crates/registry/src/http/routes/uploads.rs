@@ -21,6 +21,8 @@ use crate::http::extract::parse_json;
 use crate::http::multipart::{Form, Part};
 use crate::http::policy::guard;
 use crate::http::respond::JsonCreated;
+use crate::http::auth::Principal;
+use crate::service::jobs;
 use crate::service::uploads::{self, MediaKind, SNIFF_BYTES};
 
 pub fn router() -> OpenApiRouter<std::sync::Arc<crate::http::AppState>> {
@@ -57,7 +59,7 @@ fn storage_error(e: StorageError) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = UploadResult), (status = 200, body = UploadResult, description = "Seen before"), WriteErrors))]
-pub async fn upload(S(state): State, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn upload(S(state): State, principal: Principal, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let mut form = Form::new(&headers, body)?;
 
     let meta_bytes = {
@@ -105,7 +107,8 @@ pub async fn upload(S(state): State, headers: HeaderMap, body: Body) -> ApiResul
             return Err(e.into());
         }
     };
-    let result = uploads::result(&state.db, registered).await?;
+    let mut result = uploads::result(&state.db, registered).await?;
+    result.job = jobs::visible_to(principal.role, result.job);
     let status = if result.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, JsonCreated(result)).into_response())
 }

@@ -129,9 +129,21 @@ impl TestApp {
 
     /// A request as `role` (or anonymous), with an optional JSON body and `If-Match` version.
     pub async fn call(&self, role: Option<Role>, method: Method, path: &str, body: Option<Value>, if_match: Option<&str>) -> Response {
+        self.call_with(role.map(|r| self.tokens[&r].as_str()), method, path, body, if_match).await
+    }
+
+    /// A request with `token` (any token, not only the one per role), like [`TestApp::call`].
+    pub async fn call_with(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Response {
         let mut req = Request::builder().method(method).uri(path);
-        if let Some(r) = role {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {}", self.tokens[&r]));
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         if let Some(v) = if_match {
             req = req.header(header::IF_MATCH, v);
