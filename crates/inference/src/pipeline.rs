@@ -181,6 +181,7 @@ fn run_stages(
             fps: probe.fps,
             frames: decoded,
             rows: predicted,
+            source: None,
         };
         let stats = RunStats { decoded, predicted, seconds: started.elapsed().as_secs_f64(), model_seconds };
         Ok((Probabilities { header, values }, stats))

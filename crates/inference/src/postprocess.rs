@@ -99,6 +99,7 @@ mod tests {
                 fps,
                 frames,
                 rows: a.len() as u64,
+                source: None,
             },
             values,
         }

@@ -24,6 +24,10 @@ pub struct Header {
     /// Frames of the video (decoded).
     pub frames: u64,
     pub rows: u64,
+    /// The object key of the video they are of (content-addressed: its hash), when it was a stored one.
+    /// A rerun reuses the object only for that very video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Probabilities of `rows` predicted frames × `labels`, row-major.
@@ -97,6 +101,7 @@ mod tests {
                 fps: 25.0,
                 frames: 5,
                 rows: 3,
+                source: None,
             },
             values: vec![0.0, 1.0, 0.25, 0.5, 0.999, 0.1234],
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use endoreg_common::api::{AiModelVersion, Job, PredictionIn};
+use endoreg_common::api::{AiModelVersion, Job, PredictionIn, Video};
 use endoreg_common::storage::{StorageError, Store, keys};
 use endoreg_media::client::{Client, ClientError};
 use endoreg_media::jobs::{JobFailure, JobHandler, JobLoop, Lease};
@@ -13,6 +13,7 @@ use endoreg_media::workdir::JobDir;
 
 use crate::pipeline::{self, PipelineError};
 use crate::postprocess;
+use crate::probabilities::Probabilities;
 use crate::service::Service;
 use crate::telemetry::Counters;
 
@@ -46,8 +47,7 @@ impl JobFailure for PredictError {
         match self {
             PredictError::Pipeline(e) => !e.is_permanent(),
             PredictError::Registry(e) => e.is_transient(),
-            PredictError::Storage(StorageError::Decrypt { .. }) => false,
-            PredictError::Storage(_) => true,
+            PredictError::Storage(e) => endoreg_media::jobs::storage_fault_may_pass(e),
             PredictError::Input(_) => false,
             PredictError::LeaseLost | PredictError::Contended(_) => true,
         }
@@ -91,6 +91,7 @@ impl Predictor {
             kinds: vec!["predict_video".into()],
             lease_secs: cfg.lease_secs,
             poll_secs: cfg.poll_secs,
+            target: module_path!(),
         }
     }
 
@@ -112,6 +113,76 @@ impl Predictor {
             return Err(PredictError::Input(format!("video {id} is {}; only processed videos are predicted", video.state)));
         }
         let key = video.anonymised_key.clone().ok_or_else(|| PredictError::Input(format!("video {id} has no anonymised file")))?;
+        let storage_key = keys::predictions(&video.sha256, self.version.id);
+        // A rerun of this job (its earlier attempt lost its report or its lease) uses what that attempt
+        // stored; a new request predicts afresh.
+        let stored = if job.attempts > 1 { self.stored_probabilities(&storage_key, &key).await? } else { None };
+        let probs = match stored {
+            Some(probs) => {
+                log::info!(
+                    "video {id}: its probabilities by {} {} are stored already (an earlier attempt); not predicting again",
+                    self.version.model,
+                    self.version.version
+                );
+                probs
+            }
+            None => {
+                let mut probs = self.predict(id, &video, &key, lease).await?;
+                probs.header.source = Some(key);
+                self.store.put_bytes(&storage_key, probs.encode()).await?;
+                probs
+            }
+        };
+        let segments = postprocess::segments(&probs, &self.service.contract);
+        let prediction = PredictionIn {
+            storage_key,
+            frame_count: i64::try_from(probs.header.rows).unwrap_or(i64::MAX),
+            step: i64::from(probs.header.step),
+            labels: probs.header.labels.clone(),
+            segments,
+        };
+        let recorded = self.client.record_prediction(id, self.version.id, &prediction).await?;
+        let detail = format!("{} segments by {} {}", recorded.segments, self.version.model, self.version.version);
+        // The state change is conditional on the video as read (If-Match): someone editing the video in
+        // between is read again, not a failed job with its segments already recorded.
+        for attempt in 1.. {
+            let video = self.client.video(id).await?;
+            if !matches!(video.state.as_str(), "frames_extracted" | "predicted") {
+                break;
+            }
+            match self.client.video_state(&video, "predicted", Some(detail.clone())).await {
+                Ok(_) => break,
+                Err(e) if matches!(e.status(), Some(409 | 412)) && attempt < 3 => {}
+                Err(e) if matches!(e.status(), Some(409 | 412)) => return Err(PredictError::Contended(e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored probabilities of the anonymised video `source` by this model version, with this worker's
+    /// frame step, when an earlier attempt stored them (and lost its report, or its lease). Stored under a
+    /// key of the video and the model version, they are reused only when they say they are of the same
+    /// anonymised video (the video may have been anonymised again since); anything else is predicted again
+    /// and replaced.
+    async fn stored_probabilities(&self, storage_key: &str, source: &str) -> Result<Option<Probabilities>, PredictError> {
+        let bytes = match self.store.get_bytes(storage_key).await {
+            Ok(bytes) => bytes,
+            Err(StorageError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Ok(probs) = Probabilities::decode(&bytes) else { return Ok(None) };
+        let (h, c) = (&probs.header, &self.service.contract);
+        let same = h.source.as_deref() == Some(source)
+            && h.model == c.name
+            && h.version == c.version
+            && h.labels == c.labels
+            && h.step == self.service.cfg.pipeline.step.max(1);
+        Ok(same.then_some(probs))
+    }
+
+    /// Runs the model over the anonymised video stored under `key`.
+    async fn predict(&self, id: i64, video: &Video, key: &str, lease: &Arc<Lease>) -> Result<Probabilities, PredictError> {
         let layout = match (&video.processor, self.service.contract.preprocessing.crop) {
             (_, crate::contract::Crop::None) => None,
             (Some(p), _) => Some(self.service.layout(&self.client, p).await?),
@@ -127,7 +198,7 @@ impl Predictor {
             .await
             .map_err(|e| MediaError::internal("work directory thread", e))??;
         let path = work.path().join("anonymised.mp4");
-        self.store.download(&key, &path, None).await?;
+        self.store.download(key, &path, None).await?;
 
         let probe = {
             let path = path.clone();
@@ -156,33 +227,6 @@ impl Predictor {
             stats.predicted as f64 / stats.seconds.max(1e-9),
             100.0 * stats.model_seconds / stats.seconds.max(1e-9)
         );
-
-        let storage_key = keys::predictions(&video.sha256, self.version.id);
-        self.store.put_bytes(&storage_key, probs.encode()).await?;
-        let segments = postprocess::segments(&probs, &self.service.contract);
-        let prediction = PredictionIn {
-            storage_key,
-            frame_count: i64::try_from(probs.header.rows).unwrap_or(i64::MAX),
-            step: i64::from(probs.header.step),
-            labels: probs.header.labels.clone(),
-            segments,
-        };
-        let recorded = self.client.record_prediction(id, self.version.id, &prediction).await?;
-        let detail = format!("{} segments by {} {}", recorded.segments, self.version.model, self.version.version);
-        // The state change is conditional on the video as read (If-Match): someone editing the video in
-        // between is read again, not a failed job with its segments already recorded.
-        for attempt in 1.. {
-            let video = self.client.video(id).await?;
-            if !matches!(video.state.as_str(), "frames_extracted" | "predicted") {
-                break;
-            }
-            match self.client.video_state(&video, "predicted", Some(detail.clone())).await {
-                Ok(_) => break,
-                Err(e) if matches!(e.status(), Some(409 | 412)) && attempt < 3 => {}
-                Err(e) if matches!(e.status(), Some(409 | 412)) => return Err(PredictError::Contended(e)),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        Ok(probs)
     }
 }

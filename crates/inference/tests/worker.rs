@@ -6,6 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+// The registry outage and the log lines, as the media worker's tests have them.
+#[allow(dead_code)]
+#[path = "../../media/tests/support/logs.rs"]
+mod logs;
+#[allow(dead_code)]
+#[path = "../../media/tests/support/proxy.rs"]
+mod proxy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +36,7 @@ use endoreg_registry::db::{ConnectOptions, Db};
 
 struct Harness {
     media: Worker,
+    db: Db,
     predictor: Predictor,
     /// How many of the next state changes a data manager's edit of the same video precedes.
     edits_before_state_change: Arc<AtomicUsize>,
@@ -50,7 +58,7 @@ async fn harness() -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let edits_before_state_change = Arc::new(AtomicUsize::new(0));
-    let app = endoreg_registry::http::router(db, &cfg).unwrap().layer(axum::middleware::from_fn({
+    let app = endoreg_registry::http::router(db.clone(), &cfg).unwrap().layer(axum::middleware::from_fn({
         let edits = edits_before_state_change.clone();
         let editor = Client::new(&url, Secret::new(token.token.clone())).unwrap();
         move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -100,7 +108,7 @@ async fn harness() -> Harness {
     let version = service::register(&client, &model).await.unwrap();
     let predictor =
         Predictor { service: Arc::new(Service::new(model, icfg, Gpus::none())), version, client, store, name: "inference-test".into() };
-    Harness { media, predictor, edits_before_state_change, dir, _server: server }
+    Harness { media, db, predictor, edits_before_state_change, dir, _server: server }
 }
 
 /// Uploads a demo video and lets the media worker anonymise it and extract its frames.
@@ -327,4 +335,105 @@ async fn a_changed_model_file_under_the_same_version_is_refused_at_start() {
     let model = service::load_model(&cfg).unwrap();
     let e = service::register(&h.predictor.client, &model).await.unwrap_err();
     assert!(matches!(e, StartError::UnknownFile { .. }) && e.to_string().contains("without the hash of its ONNX file"), "{e}");
+}
+
+/// The `predict_video` job of `video` as the registry has it now.
+async fn predict_job(h: &Harness, video: i64) -> endoreg_common::api::Job {
+    let token = h.predictor.client.token().expose().to_owned();
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs?video_id={video}", h.media.cfg.registry_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = body["items"].as_array().unwrap().iter().find(|j| j["kind"] == "predict_video").cloned().unwrap();
+    serde_json::from_value(item).unwrap()
+}
+
+/// Waits until `done` holds (a minute at most).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited a minute for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A predictor like the harness's, named `name`, reaching the registry at `url`.
+fn predictor_at(h: &Harness, name: &str, url: &str) -> Predictor {
+    Predictor { client: Client::new(url, h.predictor.client.token().clone()).unwrap(), name: name.into(), ..clone_predictor(&h.predictor) }
+}
+
+async fn claim_prediction(h: &Harness, worker: &str) -> endoreg_common::api::Job {
+    let claim = JobClaim { worker: worker.into(), kinds: vec!["predict_video".into()], lease_secs: 60 };
+    h.predictor.client.claim(&claim).await.unwrap().expect("a prediction job")
+}
+
+/// The registry stops answering as the worker reports a finished prediction: the worker keeps trying while
+/// its lease lasts, and the job completes on the same attempt without the model running again. The job
+/// lines are the inference worker's (they were logged under the media crate's name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_during_the_report_costs_no_attempt_and_no_second_prediction() {
+    logs::capture();
+    let h = harness().await;
+    let video = processed_video(&h, 30).await;
+    let proxy = proxy::Proxy::start(&h.media.cfg.registry_url).await;
+    proxy.down_at("/complete HTTP/1.1");
+    let predictor = predictor_at(&h, "outage-predictor", &proxy.url);
+    let job = claim_prediction(&h, "outage-predictor").await;
+    let task = tokio::spawn(async move { predictor.handle_job(job).await });
+    until("the report meeting the outage three times, or the worker giving up", || proxy.refused() >= 3 || task.is_finished()).await;
+    assert!(!task.is_finished(), "the worker gave up reporting after {} try", proxy.refused());
+    let frames = h.predictor.service.counters.frames.load(Ordering::Relaxed);
+    assert_eq!(frames, 30);
+    proxy.up();
+    tokio::time::timeout(Duration::from_secs(60), task).await.expect("the report never got through").unwrap();
+
+    let job = predict_job(&h, video.id).await;
+    assert_eq!((job.state.as_str(), job.attempts), ("succeeded", 1), "{job:?}");
+    assert_eq!(h.predictor.service.counters.frames.load(Ordering::Relaxed), frames, "the model ran again");
+    assert_eq!(h.predictor.client.video(video.id).await.unwrap().state, "predicted");
+    let claimed = logs::containing("(predict_video) claimed");
+    assert!(!claimed.is_empty() && claimed.iter().all(|l| l.target == "endoreg_inference::worker"), "{claimed:?}");
+    let retries = logs::containing(&format!("job {}: retrying report (succeeded)", job.id));
+    assert!(!retries.is_empty() && retries.iter().all(|l| l.target == "endoreg_inference::worker"), "{retries:?}");
+}
+
+/// The report got lost and the lease ended before the registry was back: the job's next attempt finds
+/// the probabilities the first stored and records them, without running the model again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_a_lost_lease_uses_the_stored_probabilities() {
+    let h = harness().await;
+    let video = processed_video(&h, 30).await;
+    let proxy = proxy::Proxy::start(&h.media.cfg.registry_url).await;
+    proxy.down_at("/complete HTTP/1.1");
+    let first = predictor_at(&h, "first-predictor", &proxy.url);
+    let job = claim_prediction(&h, "first-predictor").await;
+    let task = tokio::spawn(async move { first.handle_job(job).await });
+    until("the report meeting the outage", || proxy.is_down()).await;
+    let counters = &h.predictor.service.counters;
+    assert_eq!(counters.frames.load(Ordering::Relaxed), 30);
+    let segments = predicted(&h.predictor.client.segments(video.id).await.unwrap(), h.predictor.version.id);
+
+    let job = predict_job(&h, video.id).await;
+    // The lease ends now (as after an outage longer than the lease).
+    h.db.execute("UPDATE job SET lease_expires_at = created_at WHERE id = $1", vec![endoreg_registry::db::exec::Param::from(job.id)])
+        .await
+        .unwrap();
+    let second = predictor_at(&h, "second-predictor", &h.media.cfg.registry_url);
+    let rerun = claim_prediction(&h, "second-predictor").await;
+    assert_eq!((rerun.id, rerun.attempts), (job.id, 2));
+    second.handle_job(rerun).await;
+    let job = predict_job(&h, video.id).await;
+    assert_eq!((job.state.as_str(), job.attempts), ("succeeded", 2), "{job:?}");
+    assert_eq!(counters.frames.load(Ordering::Relaxed), 30, "the model ran again");
+    assert_eq!(predicted(&h.predictor.client.segments(video.id).await.unwrap(), h.predictor.version.id), segments);
+    assert_eq!(h.predictor.client.predictions(video.id).await.unwrap().len(), 1);
+
+    proxy.up();
+    tokio::time::timeout(Duration::from_secs(60), task).await.expect("the first worker kept trying").unwrap();
+    assert_eq!(predict_job(&h, video.id).await.state, "succeeded");
 }

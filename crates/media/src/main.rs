@@ -161,8 +161,14 @@ async fn run(cli: Cli) -> Result<()> {
             let done = tokio::task::spawn_blocking(move || -> Result<u64> {
                 let p = probe::probe(&input)?;
                 let m = mask::Mask::for_video(&layout, p.width, p.height)?;
+                // Verified before it appears at `output`; nothing is left there if anything fails.
                 let done = anonymise::anonymise(&input, &output, &p, &m, &settings, &mut |_| Ok(()))?;
-                anonymise::verify(&output, done.frames, &mut |_| Ok(()))?;
+                if (done.width, done.height) != (p.width, p.height) {
+                    eprintln!(
+                        "the {}x{} video is written as {}x{} (H.264 needs even sides; the added column or row repeats the last one)",
+                        p.width, p.height, done.width, done.height
+                    );
+                }
                 Ok(done.frames)
             })
             .await??;
@@ -172,10 +178,18 @@ async fn run(cli: Cli) -> Result<()> {
             std::fs::create_dir_all(&dir)?;
             let settings = FrameSettings { step, ..cfg.frames.clone() };
             let (n, total) = tokio::task::spawn_blocking(move || {
-                frames::extract(&video, &settings, &mut |i, bytes| {
-                    std::fs::write(dir.join(format!("{i:06}.jpg")), bytes)
-                        .map_err(|e| endoreg_media::video::MediaError::internal("write", e))
-                })
+                let mut written = Vec::new();
+                let result = frames::extract(&video, &settings, &mut |i, bytes| {
+                    let file = dir.join(format!("{i:06}.jpg"));
+                    written.push(file.clone());
+                    std::fs::write(&file, bytes)
+                        .map_err(|e| endoreg_media::video::MediaError::internal(format!("cannot write {}", file.display()), e))
+                });
+                // A failed extraction leaves no frames: a partial set would pass for the video's.
+                if result.is_err() {
+                    written.iter().for_each(|f| drop(std::fs::remove_file(f)));
+                }
+                result
             })
             .await??;
             println!("{n} of {total} frames written");

@@ -36,8 +36,7 @@ impl crate::jobs::JobFailure for JobError {
         match self {
             JobError::Media(e) => !e.is_permanent(),
             JobError::Registry(e) => e.is_transient(),
-            JobError::Storage(StorageError::Decrypt { .. }) => false,
-            JobError::Storage(_) => true,
+            JobError::Storage(e) => crate::jobs::storage_fault_may_pass(e),
             JobError::Report(_) => false,
             JobError::LeaseLost => true,
         }
@@ -83,6 +82,7 @@ impl Worker {
             kinds: self.cfg.kinds.clone(),
             lease_secs: self.cfg.lease_secs,
             poll_secs: self.cfg.poll_secs,
+            target: module_path!(),
         }
     }
 
@@ -109,93 +109,121 @@ impl Worker {
     async fn process_video(&self, job: &Job, lease: &Arc<Lease>) -> Result<(), JobError> {
         let id = job.video_id.ok_or_else(|| JobError::Report("the job names no video".into()))?;
         let mut video = self.client.video(id).await?;
-        let work = self.work_dir()?;
-        let raw_key = video.raw_key.clone().ok_or_else(|| MediaError::NotMedia("the video has no stored file".into()))?;
-        let raw = work.path().join("raw");
-        self.store.download(&raw_key, &raw, Some(&self.identities)).await?;
-
-        // probed: what the file is.
-        let raw_for_probe = raw.clone();
-        let probed = blocking(move || probe::probe(&raw_for_probe)).await?;
-        if video.state == "uploaded" {
-            let metadata = VideoMetadata {
-                container: Some(probed.container.clone()),
-                codec: Some(probed.codec.clone()),
-                width: Some(i64::from(probed.width)),
-                height: Some(i64::from(probed.height)),
-                fps: Some(probed.fps),
-                duration_s: Some(probed.duration_s),
-                frame_count: Some(i64::try_from(probed.frame_count).unwrap_or(i64::MAX)),
-                rotation: Some(probed.rotation),
-            };
-            video = self.client.patch_video(&video, &VideoPatch { metadata: Some(metadata), ..Default::default() }).await?;
-            video = self.client.video_state(&video, "probed", None).await?;
+        // What an earlier attempt recorded is not done again: it may have finished everything and lost only
+        // its report (the raw video is then not even decrypted).
+        if !matches!(video.state.as_str(), "uploaded" | "probed" | "anonymised") {
+            log::info!("video {id} is {} already: nothing to do", video.state);
+            return Ok(());
         }
-        check_lease(lease)?;
-
-        // anonymised: blank everything but the endoscope image, re-encode, verify.
+        let work = self.work_dir()?;
         let anonymised = work.path().join("anonymised.mp4");
-        if video.state == "probed" {
+        let frames_prefix = keys::frames(&video.sha256, "anonymised");
+
+        if matches!(video.state.as_str(), "uploaded" | "probed") {
+            let raw_key = video.raw_key.clone().ok_or_else(|| MediaError::NotMedia("the video has no stored file".into()))?;
+            let raw = work.path().join("raw");
+            self.store.download(&raw_key, &raw, Some(&self.identities)).await?;
+
+            // probed: what the file is.
+            let raw_for_probe = raw.clone();
+            let probed = blocking(move || probe::probe(&raw_for_probe)).await?;
+            if video.state == "uploaded" {
+                let metadata = VideoMetadata {
+                    container: Some(probed.container.clone()),
+                    codec: Some(probed.codec.clone()),
+                    width: Some(i64::from(probed.width)),
+                    height: Some(i64::from(probed.height)),
+                    fps: Some(probed.fps),
+                    duration_s: Some(probed.duration_s),
+                    frame_count: Some(i64::try_from(probed.frame_count).unwrap_or(i64::MAX)),
+                    rotation: Some(probed.rotation),
+                };
+                video = self.client.patch_video(&video, &VideoPatch { metadata: Some(metadata), ..Default::default() }).await?;
+                video = self.client.video_state(&video, "probed", None).await?;
+            }
+            check_lease(lease)?;
+
+            // anonymised: blank everything but the endoscope image, re-encode, verify. An anonymised key
+            // recorded while the video is `probed` is not reused: it may be from before a retry (after the
+            // processor's regions were corrected), and nothing says which.
             let layout = self.layout(&video).await?;
             let mask = Mask::for_video(&layout, probed.width, probed.height)?;
             let (input, output, settings, p) = (raw.clone(), anonymised.clone(), self.cfg.anonymise.clone(), probed.clone());
-            let lease = lease.clone();
-            let done = blocking(move || {
-                let done = anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| still_wanted(&lease))?;
-                anonymise::verify(&output, done.frames, &mut |_| still_wanted(&lease))?;
-                Ok(done)
-            })
-            .await?;
+            let lease2 = lease.clone();
+            let done =
+                blocking(move || anonymise::anonymise(&input, &output, &p, &mask, &settings, &mut |_| still_wanted(&lease2))).await?;
+            drop_file(&raw);
+            check_lease(lease)?;
             let mut ingest = self.store.ingest(None, u64::MAX).await?;
             if let Err(e) = copy_into(&anonymised, &mut ingest).await {
                 ingest.abort().await;
                 return Err(e);
             }
             let stored = ingest.finish(keys::anonymised_video).await?;
+            // Frames of an earlier anonymised version (before a retry) go before the new one is recorded: the
+            // frames found under the prefix are then always of the recorded anonymised video.
+            self.store.delete_prefix(&frames_prefix).await?;
             let metadata = VideoMetadata { frame_count: Some(i64::try_from(done.frames).unwrap_or(i64::MAX)), ..video.metadata.clone() };
             video = self
                 .client
                 .patch_video(&video, &VideoPatch { anonymised_key: Some(stored.key), metadata: Some(metadata), ..Default::default() })
                 .await?;
             video = self.client.video_state(&video, "anonymised", None).await?;
-        } else if matches!(video.state.as_str(), "anonymised") {
+        } else {
             let key = video
                 .anonymised_key
                 .clone()
                 .ok_or_else(|| MediaError::internal("resume", "the video is anonymised but has no anonymised file"))?;
             self.store.download(&key, &anonymised, None).await?;
         }
-        drop_file(&raw);
         check_lease(lease)?;
 
         // frames_extracted: JPEGs of the anonymised video, never of the raw one.
-        if video.state == "anonymised" {
-            let prefix = keys::frames(&video.sha256, "anonymised");
-            // An earlier attempt may have stopped half-way.
-            self.store.delete_prefix(&prefix).await?;
-            let result = self.extract_frames(&anonymised, &prefix, lease).await;
-            let (count, _) = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    // Once the lease is lost the prefix is the new holder's, who may be uploading there.
-                    if !lease.is_lost() {
-                        let _ = self.store.delete_prefix(&prefix).await;
+        let step = self.cfg.frames.step.max(1);
+        let count = match self.stored_frames(&video, &frames_prefix, step).await? {
+            Some(count) => {
+                log::info!("video {id}: its {count} frames are stored already (an earlier attempt); not extracting them again");
+                count
+            }
+            None => {
+                // An earlier attempt may have stopped half-way.
+                self.store.delete_prefix(&frames_prefix).await?;
+                match self.extract_frames(&anonymised, &frames_prefix, lease).await {
+                    Ok((count, _)) => count,
+                    Err(e) => {
+                        // Once the lease is lost the prefix is the new holder's, who may be uploading there.
+                        if !lease.is_lost() {
+                            let _ = self.store.delete_prefix(&frames_prefix).await;
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
-            };
-            let set = FrameSet {
-                source: "anonymised".into(),
-                first_frame: 0,
-                frame_count: i64::try_from(count).unwrap_or(i64::MAX),
-                step: i64::try_from(self.cfg.frames.step).unwrap_or(1),
-                format: "jpeg".into(),
-                storage_prefix: prefix,
-            };
-            video = self.client.put_frame_set(id, &set).await?;
-            self.client.video_state(&video, "frames_extracted", None).await?;
-        }
+            }
+        };
+        let set = FrameSet {
+            source: "anonymised".into(),
+            first_frame: 0,
+            frame_count: i64::try_from(count).unwrap_or(i64::MAX),
+            step: i64::try_from(step).unwrap_or(1),
+            format: "jpeg".into(),
+            storage_prefix: frames_prefix,
+        };
+        video = self.client.put_frame_set(id, &set).await?;
+        self.client.video_state(&video, "frames_extracted", None).await?;
         Ok(())
+    }
+
+    /// How many frames are stored under `prefix` when they are exactly every `step`-th frame of the
+    /// anonymised video (an earlier attempt extracted them all and lost its report); `None` otherwise.
+    async fn stored_frames(&self, video: &Video, prefix: &str, step: u64) -> Result<Option<u64>, JobError> {
+        let Some(frames) = video.metadata.frame_count.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0) else {
+            return Ok(None);
+        };
+        let mut expected: Vec<String> =
+            (0..frames).step_by(usize::try_from(step).unwrap_or(1)).map(|i| keys::frame(prefix, i, "jpg")).collect();
+        expected.sort();
+        let stored = self.store.list(prefix).await?;
+        Ok((stored == expected).then_some(expected.len() as u64))
     }
 
     /// Extracts frames on blocking threads and uploads them as they come, through a bounded channel.

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,11 +22,14 @@ use endoreg_media::video::frames::FrameSettings;
 use endoreg_media::worker::Worker;
 use endoreg_registry::config::RegistryConfig;
 use endoreg_registry::db::{ConnectOptions, Db};
+use support::proxy::Proxy;
+use support::synthetic::{self, Spec};
 
 struct Harness {
     worker: Worker,
     /// A data manager's token: reads what only identity-permitted roles may.
     data_manager_token: String,
+    db: Db,
     /// Set to the flag that the registry raises when the next claim arrives (a SIGTERM during a claim).
     stop_at_claim: Arc<Mutex<Option<Arc<AtomicBool>>>>,
     dir: tempfile::TempDir,
@@ -49,7 +54,7 @@ async fn harness() -> Harness {
     let manager = endoreg_registry::service::tokens::create(&db, &manager).await.unwrap();
     let cfg = RegistryConfig { data_dir: data.clone(), ..RegistryConfig::default() };
     let stop_at_claim: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::default();
-    let app = endoreg_registry::http::router(db, &cfg).unwrap().layer(axum::middleware::from_fn({
+    let app = endoreg_registry::http::router(db.clone(), &cfg).unwrap().layer(axum::middleware::from_fn({
         let stop_at_claim = stop_at_claim.clone();
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             if req.uri().path() == "/api/v1/jobs/claim"
@@ -84,7 +89,22 @@ async fn harness() -> Harness {
         name: "test-worker".into(),
         templates: endoreg_media::report::default_templates(),
     };
-    Harness { worker, data_manager_token: manager.token, stop_at_claim, dir, _server: server }
+    Harness { worker, data_manager_token: manager.token, db, stop_at_claim, dir, _server: server }
+}
+
+/// Another worker on the harness's registry and storage: named `name`, reaching the registry at `url`, its
+/// configuration changed by `adjust`, decrypting with `identities`.
+fn another_worker(h: &Harness, name: &str, url: &str, identities: Identities, adjust: impl FnOnce(&mut MediaConfig)) -> Worker {
+    let mut cfg = MediaConfig { registry_url: url.into(), ..h.worker.cfg.clone() };
+    adjust(&mut cfg);
+    Worker {
+        client: Client::new(url, h.worker.client.token().clone()).unwrap(),
+        store: h.worker.store.clone(),
+        identities,
+        cfg,
+        name: name.into(),
+        templates: endoreg_media::report::default_templates(),
+    }
 }
 
 fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
@@ -234,9 +254,9 @@ async fn a_stopping_worker_gives_its_job_back_unfinished() {
     let stopper = {
         let (stop, work) = (stop.clone(), work.clone());
         async move {
-            // The encoder's output appears once anonymisation has begun.
+            // The encoder's output (under a temporary name until complete) appears once anonymisation has begun.
             let started = Instant::now();
-            while !files_under(&work).iter().any(|f| f.ends_with("anonymised.mp4")) {
+            while !files_under(&work).iter().any(|f| f.contains("anonymised.mp4")) {
                 assert!(started.elapsed() < Duration::from_secs(60), "anonymisation never started");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -420,4 +440,200 @@ async fn a_report_pdf_becomes_anonymised_text_and_its_identity_is_kept_apart() {
     assert_eq!(r_bad.state, "failed");
     assert!(r_bad.state_detail.as_deref().unwrap_or_default().contains("PDF"), "{r_bad:?}");
     assert!(files_under(&h.worker.cfg.work_dir()).is_empty());
+}
+
+/// The `process_video` job of `video`, as the registry has it now.
+async fn process_job(h: &Harness, video: i64) -> serde_json::Value {
+    let jobs: serde_json::Value = serde_json::from_str(&reqwest_get(h, &format!("/api/v1/jobs?video_id={video}")).await).unwrap();
+    jobs["items"].as_array().unwrap().iter().find(|j| j["kind"] == "process_video").cloned().unwrap()
+}
+
+/// Waits until `done` holds (a minute at most).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited a minute for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Every stored object except the raw uploads, with its bytes.
+fn products(h: &Harness) -> Vec<(String, Vec<u8>)> {
+    let root = h.dir.path().join("data/storage");
+    files_under(&root).into_iter().filter(|f| !f.starts_with("raw/")).map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect()
+}
+
+/// The lease of job `id` ends now (as after an outage longer than the lease).
+async fn expire_lease(h: &Harness, id: i64) {
+    use endoreg_registry::db::exec::Param;
+    h.db.execute("UPDATE job SET lease_expires_at = created_at WHERE id = $1", vec![Param::from(id)]).await.unwrap();
+}
+
+/// Claims the next `process_video` job as `worker`.
+async fn claim_as(h: &Harness, worker: &str) -> endoreg_common::api::Job {
+    let claim = JobClaim { worker: worker.into(), kinds: vec!["process_video".into()], lease_secs: 60 };
+    h.worker.client.claim(&claim).await.unwrap().expect("a job to claim")
+}
+
+/// An odd-sized RGB recording (FFV1, 1279×719, which libx264 refused and the job retried for minutes) is
+/// processed on its first attempt into an even-sided anonymised video; an MP4 cut off before its index
+/// fails at once, with one attempt, saying it is incomplete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_odd_sized_rgb_video_is_processed_and_an_incomplete_mp4_fails_at_once() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let odd = src.join("odd.mkv");
+    let spec = Spec { container: "matroska", codec: "ffv1", pixel: ffmpeg_next::format::Pixel::BGRZ, width: 1279, height: 719, frames: 10 };
+    synthetic::write(&odd, &spec, &|x, y| [(x % 200) as u8 + 30, (y % 150) as u8 + 50, 90]);
+    let whole = src.join("whole.mp4");
+    let spec = Spec { container: "mp4", codec: "libx264", pixel: ffmpeg_next::format::Pixel::YUV420P, width: 480, height: 270, frames: 40 };
+    synthetic::write(&whole, &spec, &|x, y| [(x % 256) as u8, (y % 256) as u8, 128]);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = src.join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let v_odd = upload(&h, &odd, "olympus_cv_1500").await;
+    let v_cut = upload(&h, &cut, "olympus_cv_1500").await;
+    drain(&h).await;
+
+    let job = process_job(&h, v_odd.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("succeeded"), Some(1)), "{job}");
+    let v = h.worker.client.video(v_odd.id).await.unwrap();
+    assert_eq!(v.state, "frames_extracted", "{v:?}");
+    assert_eq!((v.metadata.width, v.metadata.height, v.metadata.frame_count), (Some(1279), Some(719), Some(10)));
+    let anonymised = h.dir.path().join("anonymised.mp4");
+    h.worker.store.download(v.anonymised_key.as_deref().unwrap(), &anonymised, None).await.unwrap();
+    let (format, w, hh, _) = synthetic::stream_of(&anonymised);
+    assert_eq!((format, w, hh), (ffmpeg_next::format::Pixel::YUV420P, 1280, 720));
+
+    let job = process_job(&h, v_cut.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("failed"), Some(1)), "{job}");
+    let v = h.worker.client.video(v_cut.id).await.unwrap();
+    assert_eq!(v.state, "failed");
+    let detail = v.state_detail.unwrap_or_default();
+    assert!(detail.contains("incomplete") && detail.contains("moov"), "{detail}");
+}
+
+/// The registry stops answering just as the worker reports a finished job: the worker keeps trying while
+/// its lease lasts, and when the registry is back the job completes on the same attempt, nothing redone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_during_the_report_costs_no_attempt() {
+    support::logs::capture();
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let video = upload(&h, &demo_video(&src, "v.mp4", 20), "olympus_cv_1500").await;
+    let proxy = Proxy::start(&h.worker.cfg.registry_url).await;
+    proxy.down_at("/complete HTTP/1.1");
+    let worker = another_worker(&h, "outage-worker", &proxy.url, h.worker.identities.clone(), |_| {});
+    let job = claim_as(&h, "outage-worker").await;
+    let task = tokio::spawn(async move { worker.handle_job(job).await });
+    until("the worker's report meeting the outage three times, or the worker giving up", || proxy.refused() >= 3 || task.is_finished())
+        .await;
+    assert!(!task.is_finished(), "the worker gave up reporting after {} try", proxy.refused());
+    let before = products(&h);
+    assert_eq!(process_job(&h, video.id).await["state"], "running");
+    proxy.up();
+    tokio::time::timeout(std::time::Duration::from_secs(60), task).await.expect("the report never got through").unwrap();
+
+    let job = process_job(&h, video.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("succeeded"), Some(1)), "{job}");
+    assert_eq!(h.worker.client.video(video.id).await.unwrap().state, "frames_extracted");
+    assert_eq!(products(&h), before, "nothing was made again");
+    let retries = support::logs::containing(&format!("job {}: retrying report (succeeded)", job["id"]));
+    assert!(!retries.is_empty() && retries.iter().all(|l| l.target == "endoreg_media::worker"), "{retries:?}");
+}
+
+/// The worker finished, its report got lost, and its lease ended before the registry was back: the job
+/// runs again and finds everything recorded. The second worker cannot decrypt raw videos and encodes
+/// differently, so anything it did again would show (or fail); the first worker's late report is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_a_lost_lease_uses_what_the_first_attempt_recorded() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let video = upload(&h, &demo_video(&src, "v.mp4", 20), "olympus_cv_1500").await;
+    let proxy = Proxy::start(&h.worker.cfg.registry_url).await;
+    proxy.down_at("/complete HTTP/1.1");
+    let first = another_worker(&h, "first-worker", &proxy.url, h.worker.identities.clone(), |_| {});
+    let job = claim_as(&h, "first-worker").await;
+    let task = tokio::spawn(async move { first.handle_job(job).await });
+    until("the report meeting the outage", || proxy.is_down()).await;
+    let before = products(&h);
+    assert_eq!(h.worker.client.video(video.id).await.unwrap().state, "frames_extracted");
+
+    let job_id = process_job(&h, video.id).await["id"].as_i64().unwrap();
+    expire_lease(&h, job_id).await;
+    let (_, stranger) = endoreg_common::storage::local_key(&h.dir.path().join("other.agekey")).unwrap();
+    let second = another_worker(&h, "second-worker", &h.worker.cfg.registry_url.clone(), stranger, |c| {
+        c.anonymise.crf = 40;
+        c.frames.jpeg_qscale = 25;
+    });
+    let job = claim_as(&h, "second-worker").await;
+    assert_eq!((job.id, job.attempts), (job_id, 2));
+    second.handle_job(job).await;
+    let job = process_job(&h, video.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{job}");
+    assert_eq!(products(&h), before, "the rerun made something again");
+
+    proxy.up();
+    tokio::time::timeout(std::time::Duration::from_secs(60), task).await.expect("the first worker kept trying").unwrap();
+    let job = process_job(&h, video.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{job}");
+}
+
+/// The registry went away after every frame was stored but before the frame set was recorded, for longer
+/// than the lease: the rerun records the stored frames instead of extracting them again (its JPEG
+/// quality differs, so frames made again would differ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_records_frames_an_earlier_attempt_stored() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let video = upload(&h, &demo_video(&src, "v.mp4", 20), "olympus_cv_1500").await;
+    let proxy = Proxy::start(&h.worker.cfg.registry_url).await;
+    proxy.down_at("/frame-sets/anonymised HTTP/1.1");
+    let first = another_worker(&h, "first-worker", &proxy.url, h.worker.identities.clone(), |_| {});
+    let job = claim_as(&h, "first-worker").await;
+    let task = tokio::spawn(async move { first.handle_job(job).await });
+    until("the frame set meeting the outage", || proxy.is_down()).await;
+    let v = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!((v.state.as_str(), v.frame_sets.len()), ("anonymised", 0), "{v:?}");
+    let before = products(&h);
+    assert_eq!(before.iter().filter(|(f, _)| f.starts_with("frames/")).count(), 4, "{:?}", before.iter().map(|p| &p.0).collect::<Vec<_>>());
+
+    let job_id = process_job(&h, video.id).await["id"].as_i64().unwrap();
+    expire_lease(&h, job_id).await;
+    let (_, stranger) = endoreg_common::storage::local_key(&h.dir.path().join("other.agekey")).unwrap();
+    let second = another_worker(&h, "second-worker", &h.worker.cfg.registry_url.clone(), stranger, |c| c.frames.jpeg_qscale = 25);
+    let job = claim_as(&h, "second-worker").await;
+    second.handle_job(job).await;
+    let job = process_job(&h, video.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{job}");
+    let v = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!(v.state, "frames_extracted");
+    assert_eq!(v.frame_sets[0].frame_count, 4);
+    assert_eq!(products(&h), before, "the frames were extracted again");
+
+    // The first worker's report (a failure to record the frame set) is refused: the job is done.
+    proxy.up();
+    tokio::time::timeout(std::time::Duration::from_secs(60), task).await.expect("the first worker kept trying").unwrap();
+    assert_eq!(process_job(&h, video.id).await["state"], "succeeded");
+}
+
+/// A video whose stored file is gone cannot be processed by any attempt: its job fails at once, saying
+/// which object is missing, instead of being retried with back-off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_stored_file_fails_at_once() {
+    let h = harness().await;
+    let src = h.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let video = upload(&h, &demo_video(&src, "v.mp4", 10), "olympus_cv_1500").await;
+    h.worker.store.delete(video.raw_key.as_deref().unwrap()).await.unwrap();
+    drain(&h).await;
+    let job = process_job(&h, video.id).await;
+    assert_eq!((job["state"].as_str(), job["attempts"].as_i64()), (Some("failed"), Some(1)), "{job}");
+    let v = h.worker.client.video(video.id).await.unwrap();
+    assert_eq!(v.state, "failed");
+    assert!(v.state_detail.as_deref().unwrap_or_default().contains("not found"), "{v:?}");
 }

@@ -12,8 +12,9 @@ use ffmpeg::frame;
 use ffmpeg_next as ffmpeg;
 
 use super::MediaError;
-use super::encode::{H264Settings, H264Writer};
+use super::encode::{Colour, H264Settings, H264Writer};
 use super::mask::{Layout, Mask, Rect};
+use super::output::PartialFile;
 
 /// What the demo video shows at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,7 +266,8 @@ fn overlay_text(name: &str, patient: &FakePatient) -> String {
     }
 }
 
-/// Generates the demo video at `path`. Returns the number of frames written.
+/// Generates the demo video at `path` (which appears only when complete). Returns the number of frames
+/// written.
 pub fn generate(path: &Path, spec: &DemoSpec) -> Result<u64, MediaError> {
     let (w, h) = (spec.width, spec.height);
     if w % 2 != 0 || h % 2 != 0 || w < 64 || h < 64 {
@@ -293,7 +295,9 @@ pub fn generate(path: &Path, spec: &DemoSpec) -> Result<u64, MediaError> {
     let texel_x: Vec<usize> = (0..w as usize).map(|x| (x as f64 * texel) as usize).collect();
     let texel_y: Vec<usize> = (0..h as usize).map(|y| (y as f64 * texel) as usize).collect();
     let rate = ffmpeg::Rational::new(spec.fps as i32, 1);
-    let mut writer = H264Writer::create(path, w, h, ffmpeg::Rational::new(1, spec.fps as i32), rate, &spec.encoding)?;
+    let partial = PartialFile::beside(path)?;
+    let mut writer =
+        H264Writer::create(partial.path(), w, h, ffmpeg::Rational::new(1, spec.fps as i32), rate, Colour::default(), &spec.encoding)?;
     let mut f = frame::Video::new(Pixel::YUV420P, w, h);
     let mut rng: u32 = 0x9E37_79B9;
     let overlays: Vec<(Rect, String)> = mask
@@ -355,5 +359,7 @@ pub fn generate(path: &Path, spec: &DemoSpec) -> Result<u64, MediaError> {
         f.set_pts(Some(i as i64));
         writer.write(&f)?;
     }
-    writer.finish()
+    let frames = writer.finish()?;
+    partial.persist()?;
+    Ok(frames)
 }

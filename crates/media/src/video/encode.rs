@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use ffmpeg::codec::threading;
+use ffmpeg::util::color;
 use ffmpeg::{Dictionary, Packet, Rational, format, frame};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,34 @@ impl H264Settings {
     }
 }
 
+/// How the YUV values handed to the writer are to be read, as the stream says to players.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colour {
+    pub range: color::Range,
+    pub space: color::Space,
+    pub primaries: color::Primaries,
+    pub transfer: color::TransferCharacteristic,
+}
+
+impl Default for Colour {
+    /// Limited range, the rest unspecified (players assume by picture size).
+    fn default() -> Self {
+        Colour {
+            range: color::Range::MPEG,
+            space: color::Space::Unspecified,
+            primaries: color::Primaries::Unspecified,
+            transfer: color::TransferCharacteristic::Unspecified,
+        }
+    }
+}
+
+impl Colour {
+    /// Luma of black: 16 in limited range, 0 in full range.
+    pub fn black(&self) -> u8 {
+        if self.range == color::Range::JPEG { 0 } else { 16 }
+    }
+}
+
 pub struct H264Writer {
     output: format::context::Output,
     encoder: ffmpeg::encoder::Video,
@@ -59,40 +88,91 @@ fn internal(context: &str) -> impl FnOnce(ffmpeg::Error) -> MediaError + '_ {
     move |e| MediaError::internal(context, e)
 }
 
+/// Why libx264 did not open.
+enum OpenError {
+    /// This FFmpeg has no libx264.
+    Missing,
+    Refused(ffmpeg::Error),
+}
+
+fn open_encoder(
+    width: u32,
+    height: u32,
+    time_base: Rational,
+    frame_rate: Rational,
+    colour: Colour,
+    global_header: bool,
+    settings: &H264Settings,
+) -> Result<(ffmpeg::Codec, ffmpeg::encoder::Video), OpenError> {
+    let codec = ffmpeg::encoder::find_by_name("libx264").ok_or(OpenError::Missing)?;
+    let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
+    ctx.set_threading(threading::Config { kind: threading::Type::Frame, count: settings.threads, ..Default::default() });
+    let mut enc = ctx.encoder().video().map_err(OpenError::Refused)?;
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(format::Pixel::YUV420P);
+    enc.set_time_base(time_base);
+    enc.set_frame_rate(Some(frame_rate));
+    enc.set_color_range(colour.range);
+    enc.set_colorspace(colour.space);
+    enc.set_color_primaries(colour.primaries);
+    enc.set_color_transfer_characteristic(colour.transfer);
+    if global_header {
+        enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = Dictionary::new();
+    opts.set("crf", &settings.crf.to_string());
+    opts.set("preset", &settings.preset);
+    if !settings.x264_params.is_empty() {
+        opts.set("x264-params", &settings.x264_params);
+    }
+    let encoder = enc.open_as_with(codec, opts).map_err(OpenError::Refused)?;
+    Ok((codec, encoder))
+}
+
+/// What a failure to open libx264 means. The encoder is tried once more at a size every encoder takes: if
+/// it opens there, the video's own parameters are what libx264 refuses, and no other attempt will differ
+/// (a fault of the video, not retried); if it does not, this worker's encoder or settings are at fault.
+fn refusal(e: OpenError, width: u32, height: u32, frame_rate: Rational, settings: &H264Settings) -> MediaError {
+    let e = match e {
+        OpenError::Missing => {
+            return MediaError::internal("libx264", "this FFmpeg has no libx264 encoder (install an FFmpeg built with x264)");
+        }
+        OpenError::Refused(e) => e,
+    };
+    if matches!(e, ffmpeg::Error::Other { errno } if errno == ffmpeg::error::ENOMEM) {
+        return MediaError::internal("cannot open libx264", e);
+    }
+    let (tb, rate) = (Rational::new(1, 25), Rational::new(25, 1));
+    match open_encoder(64, 64, tb, rate, Colour::default(), false, settings) {
+        Ok(_) => MediaError::Unsupported(format!(
+            "the H.264 encoder refuses a {width}x{height} picture at {:.3} frames/s ({e})",
+            f64::from(frame_rate.numerator()) / f64::from(frame_rate.denominator().max(1))
+        )),
+        Err(_) => MediaError::internal("cannot open libx264 (with these settings it opens for no video)", e),
+    }
+}
+
 impl H264Writer {
-    /// An MP4 at `path` for `width`×`height` YUV420P frames with timestamps in `time_base`.
+    /// An MP4 at `path` for `width`×`height` YUV420P frames with timestamps in `time_base`, tagged with
+    /// `colour`. H.264 in 4:2:0 needs even sides: an odd size is refused here, as a fault of the video.
     pub fn create(
         path: &Path,
         width: u32,
         height: u32,
         time_base: Rational,
         frame_rate: Rational,
+        colour: Colour,
         settings: &H264Settings,
     ) -> Result<Self, MediaError> {
         super::init();
         settings.check().map_err(|e| MediaError::internal("libx264 settings", e))?;
         let mut output = format::output_as(&path, "mp4").map_err(internal("cannot create the MP4 output"))?;
-        let codec = ffmpeg::encoder::find_by_name("libx264")
-            .ok_or_else(|| MediaError::internal("libx264", "this FFmpeg has no libx264 encoder (install an FFmpeg built with x264)"))?;
         let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
-        let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
-        ctx.set_threading(threading::Config { kind: threading::Type::Frame, count: settings.threads, ..Default::default() });
-        let mut enc = ctx.encoder().video().map_err(internal("libx264"))?;
-        enc.set_width(width);
-        enc.set_height(height);
-        enc.set_format(format::Pixel::YUV420P);
-        enc.set_time_base(time_base);
-        enc.set_frame_rate(Some(frame_rate));
-        if global_header {
-            enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
-        }
-        let mut opts = Dictionary::new();
-        opts.set("crf", &settings.crf.to_string());
-        opts.set("preset", &settings.preset);
-        if !settings.x264_params.is_empty() {
-            opts.set("x264-params", &settings.x264_params);
-        }
-        let encoder = enc.open_as_with(codec, opts).map_err(internal("cannot open libx264"))?;
+        let (codec, encoder) = match open_encoder(width, height, time_base, frame_rate, colour, global_header, settings) {
+            Ok(opened) => opened,
+            Err(e) => return Err(refusal(e, width, height, frame_rate, settings)),
+        };
         {
             let mut stream = output.add_stream(codec).map_err(internal("cannot add the video stream"))?;
             stream.set_parameters(&encoder);

@@ -66,6 +66,10 @@ impl JpegEncoder {
         enc.set_time_base(ffmpeg::Rational::new(1, 25));
         enc.set_flags(ffmpeg::codec::Flags::QSCALE);
         enc.set_global_quality(i32::from(qscale) * QP2LAMBDA);
+        // The fixed quantiser is read from each frame's `quality`, which the bindings cannot set: without
+        // these bounds every frame got the encoder's lowest (best) quantiser, whatever `jpeg_qscale` said.
+        enc.set_qmin(i32::from(qscale));
+        enc.set_qmax(i32::from(qscale));
         let encoder = enc.open_as(codec).map_err(|e| MediaError::internal("cannot open the MJPEG encoder", e))?;
         Ok(JpegEncoder { scaler: None, yuvj: frame::Video::new(Pixel::YUVJ420P, width, height), encoder, packet: Packet::empty() })
     }
@@ -201,6 +205,8 @@ pub fn snapshot_png(input: &Path, index: u64, output: &Path) -> Result<(), Media
     enc.send_eof().map_err(|e| MediaError::internal("png", e))?;
     let mut packet = Packet::empty();
     enc.receive_packet(&mut packet).map_err(|e| MediaError::internal("png", e))?;
-    std::fs::write(output, packet.data().unwrap_or_default())
-        .map_err(|e| MediaError::internal(format!("cannot write {}", output.display()), e))
+    let partial = super::output::PartialFile::beside(output)?;
+    std::fs::write(partial.path(), packet.data().unwrap_or_default())
+        .map_err(|e| MediaError::internal(format!("cannot write {}", output.display()), e))?;
+    partial.persist()
 }

@@ -12,6 +12,7 @@ pub mod encode;
 pub mod error;
 pub mod frames;
 pub mod mask;
+pub mod output;
 pub mod probe;
 
 pub use error::MediaError;
