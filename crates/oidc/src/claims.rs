@@ -8,11 +8,14 @@
 //!   whitespace is ignored, the key is what follows the prefix without leading or trailing `/`, and an
 //!   empty or nested key (`/centers/`, `/centers/a/b`) is an error, as is a `groups` claim that is not
 //!   a list of strings. Groups outside the prefix are ignored.
-//! - Roles are names in `realm_access.roles` and `resource_access.<client>.roles`. EndoregDB also reads
-//!   a flat `roles` claim and the roles of *every* client in `resource_access`; we read only the
-//!   configured paths (by default the realm's roles and our own client's), so another application's
-//!   client role cannot grant anything here. EndoregDB's catch-all `endoregdb_user` role grants nothing
-//!   here unless a mapping names it.
+//! - Roles are names in `realm_access.roles` and `resource_access.<client>.roles`. EndoregDB
+//!   (`KeycloakClaimsPayload.role_names` in `lx_dtypes/models/contracts/authz.py`, wg-lux/lx-data-models,
+//!   used by `endoreg_db/authz/auth.py` and `backends.py`) also reads a flat `roles` claim and the roles
+//!   of *every* client in `resource_access`; we read only the configured paths (by default the realm's
+//!   roles and our own client's), so another application's client role cannot grant anything here.
+//!   EndoregDB's realm roles (`patient:read`, `data:write`, `admin`, ... in `endoreg_db/authz/policy.py`)
+//!   can be mapped through the configuration; its catch-all `endoregdb_user`, which passes every check
+//!   there, grants nothing here unless a mapping names it.
 //!
 //! Provider role names become our roles through the configured mapping; names it does not list are
 //! ignored. When they map to several roles, the principal gets the one whose permissions include all
