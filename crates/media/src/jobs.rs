@@ -27,6 +27,7 @@ pub fn storage_fault_may_pass(e: &StorageError) -> bool {
         StorageError::Store(_) | StorageError::Io { .. } => true,
         StorageError::Config(_)
         | StorageError::TooLarge { .. }
+        | StorageError::InvalidKey { .. }
         | StorageError::NotFound { .. }
         | StorageError::Decrypt { .. }
         | StorageError::Encrypt(_) => false,
