@@ -167,7 +167,11 @@ pub(crate) fn prepare_region_scaled(plane: &LumaPlane<'_>, rect: Rect, p: &Prepr
     for px in crop.as_bytes_mut() {
         *px = map[*px as usize];
     }
-    let scaled = if scale > 1 { upscale(crop, scale, p.filter) } else { crop };
+    // Enlarging is for small text; a crop that would grow past this stays as it is (and no arithmetic
+    // below can overflow).
+    const MAX_SCALED_PIXELS: u64 = 1 << 26;
+    let scaled_pixels = u64::from(crop.width()) * u64::from(crop.height()) * u64::from(scale) * u64::from(scale);
+    let scaled = if scale > 1 && scaled_pixels <= MAX_SCALED_PIXELS { upscale(crop, scale, p.filter) } else { crop };
     let threshold = p.binarise.then(|| otsu(&histogram(scaled.as_bytes())).threshold);
     Prepared::Ready(with_border(&scaled, threshold, p.border))
 }
@@ -183,6 +187,9 @@ fn upscale(img: LumaImage, scale: u32, filter: ResizeFilter) -> LumaImage {
 /// Copies `img` into a white frame `border` pixels wide, thresholded when a threshold is given.
 fn with_border(img: &LumaImage, threshold: Option<u8>, border: u32) -> LumaImage {
     let (w, h) = (img.width(), img.height());
+    let border = border.min(1024);
+    let fits = w.checked_add(2 * border).is_some() && h.checked_add(2 * border).is_some();
+    let border = if fits { border } else { 0 };
     let (ow, oh) = (w + 2 * border, h + 2 * border);
     let mut out = LumaImage::from_parts(vec![255; ow as usize * oh as usize], ow, oh);
     let src = img.as_bytes();
