@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod multipart;
 pub mod policy;
+pub mod ranges;
 pub mod respond;
 pub mod routes;
 
@@ -105,6 +106,7 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
         .merge(routes::jobs::router())
         .merge(routes::predictions::router())
         .merge(routes::uploads::router())
+        .merge(routes::media::router())
         .merge(routes::openapi::router());
     let (protected, mut doc) = protected.split_for_parts();
     let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new().merge(routes::health::router()).split_for_parts();

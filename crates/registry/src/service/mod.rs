@@ -6,6 +6,7 @@ pub mod error;
 pub mod examinations;
 pub mod findings;
 pub mod jobs;
+pub mod media;
 pub mod patients;
 pub mod predictions;
 pub mod reports;

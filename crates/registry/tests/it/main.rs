@@ -13,6 +13,7 @@ mod connections;
 mod endoreg_import;
 mod jobs;
 mod kb;
+mod media;
 mod modes;
 mod schema;
 mod tokens;

@@ -4,6 +4,7 @@
 pub mod examinations;
 pub mod health;
 pub mod jobs;
+pub mod media;
 pub mod openapi;
 pub mod patients;
 pub mod predictions;
