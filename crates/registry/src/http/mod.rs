@@ -52,10 +52,12 @@ pub struct AppState {
     pub recipients: Recipients,
     pub upload: UploadConfig,
     pub jobs: JobsConfig,
+    /// How long browser sessions last.
+    pub session_limits: crate::service::sessions::Limits,
 }
 
-/// Paths served without a token.
-pub const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+/// Paths served without a token: health, and signing in to the web app (which takes a token in its body).
+pub const PUBLIC_PATHS: [&str; 3] = ["/healthz", "/readyz", "/api/v1/sessions"];
 
 /// The complete application: routes, auth, limits, timeouts, problem responses. Fails when the media
 /// storage or the upload keys cannot be opened.
@@ -70,6 +72,7 @@ pub fn router(db: Db, config: &RegistryConfig) -> Result<Router, ConfigError> {
         recipients: config.raw_recipients()?,
         upload: config.upload.clone(),
         jobs: config.jobs.clone(),
+        session_limits: config.web.session_limits(),
     });
     let _ = state.openapi_json.set(doc.to_json().unwrap_or_else(|_| "{}".into()));
     Ok(protected
@@ -107,14 +110,19 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
         .merge(routes::predictions::router())
         .merge(routes::uploads::router())
         .merge(routes::media::router())
+        .merge(routes::sessions::router())
         .merge(routes::openapi::router());
     let (protected, mut doc) = protected.split_for_parts();
-    let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new().merge(routes::health::router()).split_for_parts();
+    let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new()
+        .merge(routes::health::router())
+        .merge(routes::sessions::public_router())
+        .split_for_parts();
     doc.merge(public_doc);
     doc.info.title = "endoreg registry API".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
-        "Clinical endoscopy registry. Every route except /healthz and /readyz needs `Authorization: Bearer <token>`; \
+        "Clinical endoscopy registry. Every route except /healthz, /readyz and signing in (POST /api/v1/sessions) needs \
+         `Authorization: Bearer <token>` or the web app's session cookie (whose changes also carry `X-CSRF-Token`); \
          each operation's `x-endoreg-permission` names the permission it requires (see docs/access.md). \
          Errors are RFC 9457 problems. Changes to versioned records need `If-Match: \"<version>\"`."
             .into(),

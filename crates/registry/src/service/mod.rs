@@ -11,6 +11,7 @@ pub mod patients;
 pub mod predictions;
 pub mod reports;
 pub mod segments;
+pub mod sessions;
 pub mod state;
 pub mod terminology;
 pub mod terms;

@@ -16,5 +16,6 @@ mod kb;
 mod media;
 mod modes;
 mod schema;
+mod sessions;
 mod tokens;
 mod uploads;

@@ -8,6 +8,7 @@ pub mod media;
 pub mod openapi;
 pub mod patients;
 pub mod predictions;
+pub mod sessions;
 pub mod reports;
 pub mod terminology;
 pub mod tokens;
