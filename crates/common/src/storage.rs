@@ -608,7 +608,8 @@ mod tests {
         store.put_bytes("anonymised/aa/x.mp4", data.clone()).await.unwrap();
         assert_eq!(store.size("anonymised/aa/x.mp4").await.unwrap(), 100_000);
         for range in [0..1, 0..100_000, 8191..8193, 99_999..100_000, 12_345..67_890] {
-            let parts: Vec<bytes::Bytes> = store.read_range("anonymised/aa/x.mp4", range.clone()).await.unwrap().try_collect().await.unwrap();
+            let parts: Vec<bytes::Bytes> =
+                store.read_range("anonymised/aa/x.mp4", range.clone()).await.unwrap().try_collect().await.unwrap();
             let got: Vec<u8> = parts.concat();
             assert_eq!(got, data[range.start as usize..range.end as usize], "{range:?}");
         }

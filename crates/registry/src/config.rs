@@ -59,7 +59,10 @@ impl WebConfig {
 
     pub fn session_limits(&self) -> crate::service::sessions::Limits {
         let minutes = |m: u64| chrono::Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX / 60_000).min(i64::MAX / 60_000));
-        crate::service::sessions::Limits { idle: minutes(self.session_idle_minutes), absolute: minutes(self.session_max_hours.saturating_mul(60)) }
+        crate::service::sessions::Limits {
+            idle: minutes(self.session_idle_minutes),
+            absolute: minutes(self.session_max_hours.saturating_mul(60)),
+        }
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -79,9 +82,7 @@ impl WebConfig {
         }
         // At most a year: the arithmetic on these stays far from overflowing.
         if !(1..=525_600).contains(&self.session_idle_minutes) || !(1..=8_760).contains(&self.session_max_hours) {
-            return Err(ConfigError::Check(
-                "web.session_idle_minutes must be 1 to 525600 and web.session_max_hours 1 to 8760".into(),
-            ));
+            return Err(ConfigError::Check("web.session_idle_minutes must be 1 to 525600 and web.session_max_hours 1 to 8760".into()));
         }
         Ok(())
     }

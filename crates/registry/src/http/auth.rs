@@ -143,13 +143,17 @@ async fn authenticate(state: &AppState, method: &Method, headers: &HeaderMap) ->
         return bearer_principal(state, token).await.map(|p| (p, None)).map_err(IntoResponse::into_response);
     }
     let Some(secret) = cookie(headers, sessions::COOKIE) else {
-        return Err(ApiError::from(unauthenticated("send an API token (Authorization: Bearer <token>), or sign in to the web app")).into_response());
+        return Err(
+            ApiError::from(unauthenticated("send an API token (Authorization: Bearer <token>), or sign in to the web app")).into_response()
+        );
     };
     let session = match sessions::verify(&state.db, secret, state.session_limits).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            let mut res = ApiError::from(unauthenticated("the session has ended (signed out, unused for too long, or its token was revoked): sign in again"))
-                .into_response();
+            let mut res = ApiError::from(unauthenticated(
+                "the session has ended (signed out, unused for too long, or its token was revoked): sign in again",
+            ))
+            .into_response();
             res.headers_mut().insert(header::SET_COOKIE, removed_session_cookie());
             return Err(res);
         }

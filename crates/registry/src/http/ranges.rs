@@ -112,7 +112,9 @@ mod tests {
         assert_eq!(wanted(Some("bytes=-0"), size), Wanted::Unsatisfiable);
         assert_eq!(wanted(Some("bytes=0-"), 0), Wanted::Unsatisfiable);
         // Ignored: bad syntax, other units, several ranges.
-        for ignored in ["bytes=5-1", "bytes=a-", "bytes=-", "bytes=1", "items=0-1", "bytes=0-1,5-6", "bytes=+1-2", "bytes=18446744073709551616-"] {
+        for ignored in
+            ["bytes=5-1", "bytes=a-", "bytes=-", "bytes=1", "items=0-1", "bytes=0-1,5-6", "bytes=+1-2", "bytes=18446744073709551616-"]
+        {
             assert_eq!(wanted(Some(ignored), size), Wanted::Whole, "{ignored}");
         }
     }

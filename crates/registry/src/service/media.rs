@@ -167,7 +167,9 @@ pub async fn report_text(db: &Db, id: i64) -> Result<String> {
     let Some((text, state)) = row else {
         return Err(ServiceError::not_found(format!("report {id}")));
     };
-    text.ok_or_else(|| ServiceError::not_found(format!("the anonymised text of report {id} (it is {state}; it has not been anonymised yet)")))
+    text.ok_or_else(|| {
+        ServiceError::not_found(format!("the anonymised text of report {id} (it is {state}; it has not been anonymised yet)"))
+    })
 }
 
 /// Widths a thumbnail may have, in pixels.

@@ -19,6 +19,7 @@ pub mod text;
 pub mod tokens;
 pub mod uploads;
 pub mod videos;
+pub mod worklist;
 
 pub use error::{Checks, ServiceError};
 

@@ -111,7 +111,8 @@ pub async fn create(db: &Db, principal: SessionPrincipal, limits: Limits) -> Res
     rand::rng().fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let now = super::now();
-    let expires_at = now.checked_add_signed(limits.absolute).ok_or_else(|| ServiceError::invalid("", "the session lifetime is too long"))?;
+    let expires_at =
+        now.checked_add_signed(limits.absolute).ok_or_else(|| ServiceError::invalid("", "the session lifetime is too long"))?;
     let idle_cutoff = now.checked_sub_signed(limits.idle).unwrap_or(now);
     db.execute("DELETE FROM web_session WHERE expires_at <= $1 OR last_seen_at <= $2", params![now, idle_cutoff]).await?;
     let SessionPrincipal::Token { token_id, role } = principal;
@@ -155,8 +156,18 @@ pub async fn verify(db: &Db, secret: &str, limits: Limits) -> Result<Option<Sess
             params![&session_hash],
         )
         .await?;
-    let Some(Row { id, principal_kind, token_id, role, created_at, last_seen_at, expires_at, token_expires_at, token_revoked_at, token_found }) =
-        row
+    let Some(Row {
+        id,
+        principal_kind,
+        token_id,
+        role,
+        created_at,
+        last_seen_at,
+        expires_at,
+        token_expires_at,
+        token_revoked_at,
+        token_found,
+    }) = row
     else {
         return Ok(None);
     };

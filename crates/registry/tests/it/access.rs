@@ -16,7 +16,11 @@ use crate::support::TestApp;
 backends!(every_route_enforces_its_permission_for_every_role);
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1").replace("{kind}", "finding").replace("{name}", "colon_polyp").replace("{source}", "raw").replace("{frame}", "0")
+    path.replace("{id}", "1")
+        .replace("{kind}", "finding")
+        .replace("{name}", "colon_polyp")
+        .replace("{source}", "raw")
+        .replace("{frame}", "0")
 }
 
 async fn every_route_enforces_its_permission_for_every_role(app: TestApp) {

@@ -19,3 +19,5 @@ mod schema;
 mod sessions;
 mod tokens;
 mod uploads;
+mod web;
+mod worklist;

@@ -16,7 +16,11 @@ use endoreg_common::storage::keys;
 use crate::backends;
 use crate::support::{TestApp, description};
 
-backends!(the_anonymised_video_is_served_in_ranges_with_validators, frames_and_thumbnails_are_served_only_from_the_anonymised_set, a_reports_anonymised_text_is_served);
+backends!(
+    the_anonymised_video_is_served_in_ranges_with_validators,
+    frames_and_thumbnails_are_served_only_from_the_anonymised_set,
+    a_reports_anonymised_text_is_served
+);
 
 struct Fetched {
     status: StatusCode,
@@ -77,7 +81,9 @@ async fn anonymise(app: &TestApp, id: i64, content: &[u8]) -> String {
     let key = keys::anonymised_video(&anonymised_sha);
     store.put_bytes(&key, content.to_vec()).await.unwrap();
     let v = app.get(&format!("/api/v1/videos/{id}")).await;
-    let r = app.call(Some(Role::Admin), Method::PATCH, &format!("/api/v1/videos/{id}"), Some(json!({"anonymised_key": key})), Some(&v.etag())).await;
+    let r = app
+        .call(Some(Role::Admin), Method::PATCH, &format!("/api/v1/videos/{id}"), Some(json!({"anonymised_key": key})), Some(&v.etag()))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     anonymised_sha
 }
@@ -156,8 +162,11 @@ async fn frames_and_thumbnails_are_served_only_from_the_anonymised_set(app: Test
     let r = app.call(Some(Role::Admin), Method::PUT, &format!("/api/v1/videos/{id}/frame-sets/raw"), Some(set), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     anonymise(&app, id, b"anonymised video bytes").await;
-    for path in [format!("/api/v1/videos/{id}/frames/0"), format!("/api/v1/videos/{id}/thumbnail"), format!("/api/v1/videos/{id}/frames/0/thumbnail")]
-    {
+    for path in [
+        format!("/api/v1/videos/{id}/frames/0"),
+        format!("/api/v1/videos/{id}/thumbnail"),
+        format!("/api/v1/videos/{id}/frames/0/thumbnail"),
+    ] {
         let r = fetch(&app, Role::Admin, &path, &[]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: only a raw frame set exists");
         assert!(String::from_utf8_lossy(&r.bytes).contains("none have been extracted"), "{path}");
@@ -171,7 +180,8 @@ async fn frames_and_thumbnails_are_served_only_from_the_anonymised_set(app: Test
         store.put_bytes(&keys::frame(&anon_prefix, n, "jpg"), bytes.clone()).await.unwrap();
         stored.insert(n, bytes);
     }
-    let set = json!({"source": "anonymised", "first_frame": 0, "frame_count": 20, "step": 5, "format": "jpeg", "storage_prefix": anon_prefix});
+    let set =
+        json!({"source": "anonymised", "first_frame": 0, "frame_count": 20, "step": 5, "format": "jpeg", "storage_prefix": anon_prefix});
     let r = app.call(Some(Role::Service), Method::PUT, &format!("/api/v1/videos/{id}/frame-sets/anonymised"), Some(set), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 

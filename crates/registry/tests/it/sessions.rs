@@ -70,7 +70,15 @@ async fn a_session_is_a_secure_cookie_with_the_tokens_permissions_and_changes_ne
     // A change: refused without the CSRF token or with another session's, done with its own.
     let r = app.post("/api/v1/videos", json!({"center": "demo_center", "sha256": "ab".repeat(32)})).await;
     let video = r.body["id"].as_i64().unwrap();
-    let r = app.call(Some(Role::Admin), Method::PATCH, &format!("/api/v1/videos/{video}"), Some(json!({"metadata": {"frame_count": 100}})), Some("\"1\"")).await;
+    let r = app
+        .call(
+            Some(Role::Admin),
+            Method::PATCH,
+            &format!("/api/v1/videos/{video}"),
+            Some(json!({"metadata": {"frame_count": 100}})),
+            Some("\"1\""),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let segment = json!({"label": "polyp", "start_frame": 10, "end_frame": 20, "source": "annotation"});
     let path = format!("/api/v1/videos/{video}/segments");
@@ -84,7 +92,8 @@ async fn a_session_is_a_secure_cookie_with_the_tokens_permissions_and_changes_ne
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // A researcher's session cannot write labels, CSRF token or not.
     let (rc, rcsrf, _) = sign_in(&app, &app.tokens[&Role::Researcher]).await;
-    let r = with_cookie(&app, Method::POST, &path, &rc, Some(&rcsrf), Some(json!({"label": "polyp", "start_frame": 1, "end_frame": 2}))).await;
+    let r =
+        with_cookie(&app, Method::POST, &path, &rc, Some(&rcsrf), Some(json!({"label": "polyp", "start_frame": 1, "end_frame": 2}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.problem_code(), "forbidden");
 
@@ -130,7 +139,10 @@ async fn a_session_ends_at_sign_out_revocation_and_expiry(app: TestApp) {
     let (cookie, _, _) = sign_in(&app, &app.tokens[&Role::Annotator]).await;
     let r = with_cookie(&app, Method::GET, "/api/v1/videos", &cookie, None, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    app.db.execute("UPDATE web_session SET expires_at = $1", endoreg_registry::params![chrono::Utc::now() - chrono::Duration::seconds(1)]).await.unwrap();
+    app.db
+        .execute("UPDATE web_session SET expires_at = $1", endoreg_registry::params![chrono::Utc::now() - chrono::Duration::seconds(1)])
+        .await
+        .unwrap();
     assert_eq!(with_cookie(&app, Method::GET, "/api/v1/videos", &cookie, None, None).await.status, StatusCode::UNAUTHORIZED);
     let left: Vec<(i64,)> = app.db.fetch_all("SELECT id FROM web_session", vec![]).await.unwrap();
     assert!(left.is_empty(), "ended sessions are removed: {left:?}");

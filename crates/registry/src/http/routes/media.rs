@@ -163,7 +163,12 @@ pub async fn anonymised_video(S(state): State, Path(id): Path<i64>, Query(q): Qu
 }
 
 /// Reads stored frame `frame` of video `id`: its key's bytes and the pin state.
-async fn stored_frame(state: &crate::http::AppState, id: i64, frame: Option<i64>, pin: Option<&str>) -> ApiResult<(Vec<u8>, bool, media::StoredFrame)> {
+async fn stored_frame(
+    state: &crate::http::AppState,
+    id: i64,
+    frame: Option<i64>,
+    pin: Option<&str>,
+) -> ApiResult<(Vec<u8>, bool, media::StoredFrame)> {
     let frames = media::anonymised_frames(&state.db, id).await?;
     let pinned = media::check_pin(pin, &frames.video, id)?;
     let n = match frame {
@@ -205,7 +210,8 @@ async fn thumbnail_response(
         .map_err(|e| {
             log::error!("frame {n} of video {id} cannot be scaled: {e}");
             ApiError::from(
-                Problem::new("internal", "Internal error", 500).with_detail(format!("the stored frame {n} of video {id} cannot be read as a picture")),
+                Problem::new("internal", "Internal error", 500)
+                    .with_detail(format!("the stored frame {n} of video {id} cannot be read as a picture")),
             )
         })?;
     Ok(bytes_response(small, "image/jpeg", &etag, pinned))
@@ -257,7 +263,12 @@ pub async fn frame_thumbnail(
         (status = 200, description = "The thumbnail", content_type = "image/jpeg", body = inline(Binary), headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "The copy named by If-None-Match is current", headers(("ETag" = String))),
     ))]
-pub async fn video_thumbnail(S(state): State, Path(id): Path<i64>, Query(q): Query<ThumbnailQuery>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn video_thumbnail(
+    S(state): State,
+    Path(id): Path<i64>,
+    Query(q): Query<ThumbnailQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     thumbnail_response(&state, id, None, q, &headers).await
 }
 

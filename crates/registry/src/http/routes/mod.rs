@@ -8,12 +8,13 @@ pub mod media;
 pub mod openapi;
 pub mod patients;
 pub mod predictions;
-pub mod sessions;
 pub mod reports;
+pub mod sessions;
 pub mod terminology;
 pub mod tokens;
 pub mod uploads;
 pub mod videos;
+pub mod worklist;
 
 use std::sync::Arc;
 

@@ -16,12 +16,12 @@ use endoreg_common::problem::Problem;
 use endoreg_common::storage::{Ingest, Ingested, StorageError, keys};
 
 use super::{State, WriteErrors};
+use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult, bad_request};
 use crate::http::extract::parse_json;
 use crate::http::multipart::{Form, Part};
 use crate::http::policy::guard;
 use crate::http::respond::JsonCreated;
-use crate::http::auth::Principal;
 use crate::service::jobs;
 use crate::service::uploads::{self, MediaKind, SNIFF_BYTES};
 
