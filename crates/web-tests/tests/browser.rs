@@ -176,7 +176,6 @@ async fn the_web_app_in_a_real_browser() {
     assert!(seekable[1].as_f64().unwrap() > duration - 0.2, "video: the whole video is seekable (ranged requests): {seekable}");
     b.wait("#timeline .seg").await;
     check_timeline_against_database(&b, &reg, vid, frames).await;
-    b.screenshot("3-video").await;
 
     // 4. Seek by clicking the timeline's ruler at 75 %.
     let ruler = b
@@ -301,6 +300,9 @@ async fn the_web_app_in_a_real_browser() {
     b.wait("#timeline .seg.annotation[data-label=outside]").await;
     assert_eq!(stored(&reg, vid).await.len(), count + 1, "double-click: one segment added");
     check_timeline_against_database(&b, &reg, vid, frames).await;
+    b.script("document.querySelector('#player').currentTime = arguments[0]; window.scrollTo(0, 0);", vec![json!(duration * 0.7)]).await;
+    b.wait_until("(() => { const p = document.querySelector('#player'); return !p.seeking && p.readyState >= 2; })()").await;
+    b.screenshot("3-video").await;
 
     // 10. Upload in the browser, then watch the worklist follow the processing without a reload.
     let dir = tempfile::tempdir().unwrap();
@@ -377,6 +379,10 @@ async fn the_web_app_in_a_real_browser() {
         "report: the text exactly"
     );
     b.screenshot("6-report").await;
+    b.goto(&format!("{app}/#/")).await;
+    b.wait(&format!("#worklist-rows tr[data-kind=report][data-id='{rid}']")).await;
+    b.wait_until("[...document.querySelectorAll('img.thumb')].every((i) => i.complete)").await;
+    b.screenshot("9-worklist-later").await;
 
     // 12. Patients and examinations, pseudonymised.
     let (_, patient) = reg

@@ -121,7 +121,7 @@ export async function render(main, _params, query) {
     const pages = Math.max(1, Math.ceil(list.total / list.per_page));
     replace(pager,
       page > 1 ? h('a', { href: '#', class: 'button', onclick: (e) => { e.preventDefault(); go('/', to(page - 1)); } }, '← Previous') : h('span', { class: 'button disabled' }, '← Previous'),
-      h('span', { id: 'page-of' }, `Page ${list.page} of ${pages} · ${list.total} items`),
+      h('span', { id: 'page-of' }, `Page ${list.page} of ${pages} · ${list.total} item${list.total === 1 ? "" : "s"}`),
       page < pages ? h('a', { href: '#', class: 'button', id: 'next-page', onclick: (e) => { e.preventDefault(); go('/', to(page + 1)); } }, 'Next →') : h('span', { class: 'button disabled' }, 'Next →'));
     const live = list.items.some(busy);
     replace(status, live ? 'Processing: this page updates by itself.' : '');
