@@ -244,6 +244,33 @@ in
             defaultText = lib.literalExpression ''"''${listenAddress}:''${toString port}"'';
             description = "Address and port of the HTTP API; set listenAddress and port instead.";
           };
+          web = {
+            enabled = mkOption {
+              type = types.bool;
+              default = true;
+              description = ''
+                Whether the registry serves its web app (worklist, video player and segment timeline, reports,
+                patients); the API is served either way. The app is part of the registry's binary and loads
+                nothing from elsewhere.
+              '';
+            };
+            path = mkOption {
+              type = types.strMatching "/([A-Za-z0-9._-]+/?)*";
+              default = "/";
+              example = "/endoreg/";
+              description = "Where the web app is served; not under /api/, /healthz or /readyz.";
+            };
+            session_idle_minutes = mkOption {
+              type = types.ints.between 1 525600;
+              default = 60;
+              description = "A browser session not used for this long ends.";
+            };
+            session_max_hours = mkOption {
+              type = types.ints.between 1 8760;
+              default = 12;
+              description = "A browser session ends this long after sign-in, used or not.";
+            };
+          };
         };
       };
       # TOML has no null: an unset key means the registry's default.

@@ -26,7 +26,8 @@
   };
 
   # Run by .ci/run, not in the sandbox: they read EndoregDB's base data ($ENDOREG_BASE_DATA: ../shared beside
-  # the checkout, or the wheel .ci/base-data downloads; neither is in the sandbox), need moto's S3 server, or compare bytes with the onnx version .ci/setup pins.
+  # the checkout, or the wheel .ci/base-data downloads; neither is in the sandbox), need moto's S3 server, compare bytes with the onnx version .ci/setup pins,
+  # or drive a browser.
   skip = [
     "an_operator_session_from_migrate_to_restore"
     "the_shared_tree_imports_with_the_independently_established_result"
@@ -36,5 +37,8 @@
     "round_trip_is_lossless"
     "s3_storage_keeps_the_local_guarantees"
     "the_committed_demo_model_is_what_its_script_generates"
+    # the web app in headless Chromium (crates/web-tests): Debian's chromium and chromium-driver from .ci/setup
+    "the_web_app_in_a_real_browser"
+    "first_load_worklist_and_timeline_stay_within_their_limits"
   ];
 }

@@ -27,6 +27,65 @@ pub struct RegistryConfig {
     pub storage: StorageConfig,
     pub upload: UploadConfig,
     pub jobs: JobsConfig,
+    /// The web app and its browser sessions.
+    pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Serve the web app (the API is served either way).
+    pub enabled: bool,
+    /// Where the app is served: `/` by default, or a path of its own (`/endoreg/`) when a reverse proxy
+    /// serves other things beside it. Not under `/api/`, `/healthz` or `/readyz`.
+    pub path: String,
+    /// A browser session not used for this many minutes ends (sign in again).
+    pub session_idle_minutes: u64,
+    /// A browser session ends this many hours after sign-in, used or not.
+    pub session_max_hours: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { enabled: true, path: "/".into(), session_idle_minutes: 60, session_max_hours: 12 }
+    }
+}
+
+impl WebConfig {
+    /// The app's path with one trailing slash (`/`, `/endoreg/`).
+    pub fn base(&self) -> String {
+        format!("{}/", self.path.trim_end_matches('/'))
+    }
+
+    pub fn session_limits(&self) -> crate::service::sessions::Limits {
+        let minutes = |m: u64| chrono::Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX / 60_000).min(i64::MAX / 60_000));
+        crate::service::sessions::Limits {
+            idle: minutes(self.session_idle_minutes),
+            absolute: minutes(self.session_max_hours.saturating_mul(60)),
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let base = self.base();
+        let plain = base.starts_with('/')
+            && base.split('/').all(|s| s != "." && s != "..")
+            && base.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+            && !base.contains("//");
+        if !plain {
+            return Err(ConfigError::Check(format!(
+                "web.path `{}` must be an absolute path of letters, digits, `-`, `_` and `.` segments, like `/` or `/endoreg/`",
+                self.path
+            )));
+        }
+        if ["/api/", "/healthz/", "/readyz/"].iter().any(|p| base.starts_with(p)) {
+            return Err(ConfigError::Check(format!("web.path `{}` lies under a path of the API (/api/, /healthz, /readyz)", self.path)));
+        }
+        // At most a year: the arithmetic on these stays far from overflowing.
+        if !(1..=525_600).contains(&self.session_idle_minutes) || !(1..=8_760).contains(&self.session_max_hours) {
+            return Err(ConfigError::Check("web.session_idle_minutes must be 1 to 525600 and web.session_max_hours 1 to 8760".into()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +186,7 @@ impl Default for RegistryConfig {
             storage: StorageConfig::default(),
             upload: UploadConfig::default(),
             jobs: JobsConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -192,6 +252,7 @@ impl RegistryConfig {
                 "http.header_read_timeout_secs, http.body_read_timeout_secs and http.max_connections_per_client must be at least 1".into(),
             ));
         }
+        self.web.check()?;
         for t in &self.auth.token_files {
             t.role
                 .parse::<endoreg_common::access::Role>()
@@ -259,6 +320,22 @@ mod tests {
         assert!(err.contains("password_file") && !err.contains("pw@"), "{err}");
         let ok = RegistryConfig { database_url: Some("postgres://u@h/db".into()), ..Default::default() };
         ok.check().unwrap();
+    }
+
+    #[test]
+    fn the_web_path_is_checked() {
+        for ok in ["/", "/endoreg", "/endoreg/", "/a/b-c_d.e/"] {
+            let c = RegistryConfig { web: WebConfig { path: ok.into(), ..Default::default() }, ..Default::default() };
+            c.check().unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["endoreg", "/api", "/api/web", "/healthz", "/a/../b", "/a//b", "/a b", "/a?x"] {
+            let c = RegistryConfig { web: WebConfig { path: bad.into(), ..Default::default() }, ..Default::default() };
+            let err = c.check().unwrap_err().to_string();
+            assert!(err.contains("web.path"), "{bad}: {err}");
+        }
+        let c = RegistryConfig { web: WebConfig { session_idle_minutes: 0, ..Default::default() }, ..Default::default() };
+        assert!(c.check().unwrap_err().to_string().contains("session_idle_minutes"));
+        assert_eq!(WebConfig { path: "/endoreg".into(), ..Default::default() }.base(), "/endoreg/");
     }
 
     #[test]

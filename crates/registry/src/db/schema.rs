@@ -327,6 +327,20 @@ pub const CORE: &[(&str, &[ColumnSpec])] = {
                 ("revoked_at", Timestamp, true),
             ],
         ),
+        (
+            "web_session",
+            &[
+                ("id", Id, false),
+                ("session_hash", Text, false),
+                ("principal_kind", Text, false),
+                ("token_id", Int, true),
+                ("subject", Text, true),
+                ("role", Text, false),
+                ("created_at", Timestamp, false),
+                ("last_seen_at", Timestamp, false),
+                ("expires_at", Timestamp, false),
+            ],
+        ),
     ]
 };
 

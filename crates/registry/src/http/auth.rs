@@ -1,5 +1,10 @@
-//! Authentication (bearer tokens) and authorisation (the route's permission against the token's role),
-//! enforced in one middleware for every protected route.
+//! Authentication (bearer tokens, or the web app's session cookie) and authorisation (the route's
+//! permission against the caller's role), enforced in one middleware for every protected route.
+//!
+//! A request with `Authorization: Bearer` is a token's; one without it but with the `endoreg_session`
+//! cookie is a browser session's ([`crate::service::sessions`]), and then every method but GET and HEAD
+//! must also carry the session's CSRF token in `X-CSRF-Token` (403 without): a cookie comes with every
+//! request a browser makes, a header only with those our own pages make.
 //!
 //! Deny by default: a route whose method and path have no permission in the policy table (built from the
 //! OpenAPI document, where [`guard`](super::policy::guard) records each route's permission) is refused
@@ -10,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -18,7 +23,10 @@ use endoreg_common::access::{Permission, Role};
 
 use super::AppState;
 use super::error::{ApiError, forbidden, unauthenticated};
-use crate::service::tokens;
+use crate::service::{sessions, tokens};
+
+/// The header a browser session's changes carry their CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Who is calling: attached to the request once the token is verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,28 +104,97 @@ impl TokenCache {
 /// The permission each route requires: `(method, path template)` → permission.
 pub type Policy = HashMap<(Method, String), Permission>;
 
-pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
-    let token = match bearer(&req) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
+/// Attached to a request that came through a browser session (besides its [`Principal`]).
+#[derive(Debug, Clone)]
+pub struct ViaSession {
+    pub session: sessions::Session,
+    /// The session's CSRF token, for the app to send with its changes.
+    pub csrf_token: String,
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// `Set-Cookie` of a session: the secret, only over HTTPS (browsers treat `http://localhost` and
+/// `http://127.0.0.1` as secure), never to scripts, never with a request from another site.
+pub fn session_cookie(secret: &str, max_age_secs: i64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("{}={secret}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_secs}", sessions::COOKIE)).ok()
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn removed_session_cookie() -> HeaderValue {
+    HeaderValue::from_static("endoreg_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+}
+
+/// The caller of `req`: a bearer token (remembered for a short time, see [`TokenCache`]) or a live
+/// browser session, whose changes must carry its CSRF token.
+async fn authenticate(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(Principal, Option<ViaSession>), Response> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        let token = bearer(headers).map_err(IntoResponse::into_response)?;
+        return bearer_principal(state, token).await.map(|p| (p, None)).map_err(IntoResponse::into_response);
+    }
+    let Some(secret) = cookie(headers, sessions::COOKIE) else {
+        return Err(
+            ApiError::from(unauthenticated("send an API token (Authorization: Bearer <token>), or sign in to the web app")).into_response()
+        );
     };
-    let hash = tokens::hash(token);
-    let principal = match state.tokens.get(&hash) {
-        Some(p) => p,
-        None => {
-            let generation = state.tokens.generation();
-            match tokens::verify(&state.db, token).await {
-                Ok(Some((token_id, role))) => {
-                    let p = Principal { token_id, role };
-                    state.tokens.put(hash, p, generation);
-                    p
-                }
-                Ok(None) => {
-                    return ApiError::from(unauthenticated("the token is unknown, revoked or expired")).into_response();
-                }
-                Err(e) => return ApiError::from(e).into_response(),
-            }
+    let session = match sessions::verify(&state.db, secret, state.session_limits).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let mut res = ApiError::from(unauthenticated(
+                "the session has ended (signed out, unused for too long, or its token was revoked): sign in again",
+            ))
+            .into_response();
+            res.headers_mut().insert(header::SET_COOKIE, removed_session_cookie());
+            return Err(res);
         }
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !sessions::csrf_matches(secret, sent) {
+            return Err(ApiError::from(
+                endoreg_common::problem::Problem::new("csrf_token_missing", "Forbidden", 403).with_detail(
+                    "a change through a browser session must carry the session's token in the X-CSRF-Token header (from GET /api/v1/sessions/current)",
+                ),
+            )
+            .into_response());
+        }
+    }
+    let sessions::SessionPrincipal::Token { token_id, role } = session.principal;
+    let csrf_token = sessions::csrf_token(secret);
+    Ok((Principal { token_id, role }, Some(ViaSession { session, csrf_token })))
+}
+
+async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let hash = tokens::hash(token);
+    if let Some(p) = state.tokens.get(&hash) {
+        return Ok(p);
+    }
+    let generation = state.tokens.generation();
+    match tokens::verify(&state.db, token).await? {
+        Some((token_id, role)) => {
+            let p = Principal { token_id, role };
+            state.tokens.put(hash, p, generation);
+            Ok(p)
+        }
+        None => Err(unauthenticated("the token is unknown, revoked or expired").into()),
+    }
+}
+
+pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
+    let (principal, via_session) = match authenticate(&state, req.method(), req.headers()).await {
+        Ok(p) => p,
+        Err(res) => return res,
     };
     let Some(path) = matched.as_ref().map(MatchedPath::as_str) else {
         return ApiError::from(forbidden("this route has no access policy")).into_response();
@@ -141,11 +218,14 @@ pub async fn authorise(State(state): State<Arc<AppState>>, matched: Option<Match
             .into_response();
     }
     req.extensions_mut().insert(principal);
+    if let Some(via) = via_session {
+        req.extensions_mut().insert(via);
+    }
     next.run(req).await
 }
 
-fn bearer(req: &Request) -> Result<&str, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(unauthenticated("send an API token: Authorization: Bearer <token>").into());
     };
     let text = value.to_str().map_err(|_| ApiError::from(unauthenticated("the Authorization header is not valid text")))?;

@@ -1,4 +1,5 @@
-//! The registry's HTTP API (axum): `/api/v1/...`, `/api/openapi.json`, `/healthz`, `/readyz`.
+//! The registry's HTTP API (axum): `/api/v1/...`, `/api/openapi.json`, `/healthz`, `/readyz`, and the web
+//! app at `web.path` (`/`).
 //!
 //! - [`routes`]: thin handlers, one module per resource; each route is declared with its permission
 //!   ([`policy::guard`]) and documented for OpenAPI (`#[utoipa::path]`).
@@ -6,14 +7,18 @@
 //! - [`extract`]: strict JSON/query/path/If-Match extractors whose errors are problems.
 //! - [`error`]: service errors → RFC 9457 problems, in one place.
 //! - [`multipart`]: upload bodies, their limits enforced while they arrive.
+//! - [`ranges`]: conditional and ranged GET of stored media.
+//! - [`web`]: the web app's embedded files and the security headers of every response.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod multipart;
 pub mod policy;
+pub mod ranges;
 pub mod respond;
 pub mod routes;
+pub mod web;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,10 +56,12 @@ pub struct AppState {
     pub recipients: Recipients,
     pub upload: UploadConfig,
     pub jobs: JobsConfig,
+    /// How long browser sessions last.
+    pub session_limits: crate::service::sessions::Limits,
 }
 
-/// Paths served without a token.
-pub const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+/// Paths served without a token: health, and signing in to the web app (which takes a token in its body).
+pub const PUBLIC_PATHS: [&str; 3] = ["/healthz", "/readyz", "/api/v1/sessions"];
 
 /// The complete application: routes, auth, limits, timeouts, problem responses. Fails when the media
 /// storage or the upload keys cannot be opened.
@@ -69,11 +76,14 @@ pub fn router(db: Db, config: &RegistryConfig) -> Result<Router, ConfigError> {
         recipients: config.raw_recipients()?,
         upload: config.upload.clone(),
         jobs: config.jobs.clone(),
+        session_limits: config.web.session_limits(),
     });
     let _ = state.openapi_json.set(doc.to_json().unwrap_or_else(|_| "{}".into()));
-    Ok(protected
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorise))
-        .merge(public)
+    let mut app = protected.route_layer(middleware::from_fn_with_state(state.clone(), auth::authorise)).merge(public);
+    if config.web.enabled {
+        app = app.merge(web::router(&config.web.base()));
+    }
+    Ok(app
         .fallback(|| async { error::problem_response(error::for_status(StatusCode::NOT_FOUND)) })
         .with_state(state)
         .layer(middleware::from_fn(problems_for_bare_errors))
@@ -90,7 +100,8 @@ pub fn router(db: Db, config: &RegistryConfig) -> Result<Router, ConfigError> {
             log::error!("a request handler panicked");
             error::problem_response(error::for_status(StatusCode::INTERNAL_SERVER_ERROR))
         }))
-        .layer(middleware::from_fn(log_request)))
+        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(web::common_headers)))
 }
 
 /// The protected routes, the public routes and the document of both.
@@ -105,14 +116,19 @@ pub fn parts() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, OpenApi) {
         .merge(routes::jobs::router())
         .merge(routes::predictions::router())
         .merge(routes::uploads::router())
+        .merge(routes::media::router())
+        .merge(routes::sessions::router())
+        .merge(routes::worklist::router())
         .merge(routes::openapi::router());
     let (protected, mut doc) = protected.split_for_parts();
-    let (public, public_doc) = OpenApiRouter::<Arc<AppState>>::new().merge(routes::health::router()).split_for_parts();
+    let (public, public_doc) =
+        OpenApiRouter::<Arc<AppState>>::new().merge(routes::health::router()).merge(routes::sessions::public_router()).split_for_parts();
     doc.merge(public_doc);
     doc.info.title = "endoreg registry API".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
-        "Clinical endoscopy registry. Every route except /healthz and /readyz needs `Authorization: Bearer <token>`; \
+        "Clinical endoscopy registry. Every route except /healthz, /readyz and signing in (POST /api/v1/sessions) needs \
+         `Authorization: Bearer <token>` or the web app's session cookie (whose changes also carry `X-CSRF-Token`); \
          each operation's `x-endoreg-permission` names the permission it requires (see docs/access.md). \
          Errors are RFC 9457 problems. Changes to versioned records need `If-Match: \"<version>\"`."
             .into(),

@@ -54,13 +54,29 @@ pub fn guard<S>(permission: Permission, routes: UtoipaMethodRouter<S>) -> Utoipa
     (schemas, paths, method_router)
 }
 
+/// Documents the errors of every operation of `routes`, which are served without a token (signing in).
+pub fn public<S>(routes: UtoipaMethodRouter<S>) -> UtoipaMethodRouter<S> {
+    let (mut schemas, mut paths, method_router) = routes;
+    for item in paths.paths.values_mut() {
+        for (method, op) in operations(item) {
+            if let Some(op) = op {
+                document_errors(op, &method, None);
+            }
+        }
+    }
+    schemas.push((Problem::name().into_owned(), Problem::schema()));
+    schemas.push((FieldProblem::name().into_owned(), FieldProblem::schema()));
+    (schemas, paths, method_router)
+}
+
 /// Adds to `op` every error status it can answer that its annotation does not name already, each with a
 /// problem body; and a description to any response without one (OpenAPI requires it). What an operation
 /// can answer follows from what it takes:
 ///
 /// - every operation: 500 (an internal error, logged with an incident id) and 503 (the database is
 ///   unreachable or saturated, or the request took too long); guarded ones 401, and 403 unless every role
-///   holds the permission;
+///   holds the permission and the operation is a GET (a change through a browser session without its
+///   CSRF token is refused with 403);
 /// - path parameters: 400 (one that cannot be read, like an id beyond 64 bits), 404 (no such record),
 ///   422 (control characters);
 /// - query parameters: 400 (unknown or unreadable), 422 (out of range, control characters);
@@ -85,7 +101,8 @@ pub fn document_errors(op: &mut Operation, method: &Method, permission: Option<P
     let mut statuses: Vec<u16> = vec![500, 503];
     if let Some(p) = permission {
         statuses.push(401);
-        if !Role::ALL.iter().all(|r| r.allows(p)) {
+        // A role may lack the permission; a change through a browser session may lack its CSRF token.
+        if !Role::ALL.iter().all(|r| r.allows(p)) || *method != Method::GET {
             statuses.push(403);
         }
     }
@@ -132,7 +149,10 @@ fn error_description(status: u16) -> &'static str {
                 `If-Match`, a body that is not UTF-8, not JSON (or not multipart) or has trailing content."
         }
         401 => "No valid token.",
-        403 => "The token's role lacks the permission named in `x-endoreg-permission`.",
+        403 => {
+            "The caller's role lacks the permission named in `x-endoreg-permission`, or a change made through a browser \
+                session lacks the session's `X-CSRF-Token`."
+        }
         404 => "No such record (or terminology kind or entry).",
         408 => "The body did not arrive in time.",
         409 => {

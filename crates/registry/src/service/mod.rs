@@ -6,10 +6,12 @@ pub mod error;
 pub mod examinations;
 pub mod findings;
 pub mod jobs;
+pub mod media;
 pub mod patients;
 pub mod predictions;
 pub mod reports;
 pub mod segments;
+pub mod sessions;
 pub mod state;
 pub mod terminology;
 pub mod terms;
@@ -17,6 +19,7 @@ pub mod text;
 pub mod tokens;
 pub mod uploads;
 pub mod videos;
+pub mod worklist;
 
 pub use error::{Checks, ServiceError};
 

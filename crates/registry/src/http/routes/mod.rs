@@ -4,14 +4,17 @@
 pub mod examinations;
 pub mod health;
 pub mod jobs;
+pub mod media;
 pub mod openapi;
 pub mod patients;
 pub mod predictions;
 pub mod reports;
+pub mod sessions;
 pub mod terminology;
 pub mod tokens;
 pub mod uploads;
 pub mod videos;
+pub mod worklist;
 
 use std::sync::Arc;
 

@@ -96,6 +96,8 @@ impl Description {
         let Some(schema) = documented.get("schema") else { return Ok(()) };
         if media_type == "application/json" || media_type.ends_with("+json") {
             self.check_body(&format!("{what} as {media_type}"), schema, body)
+        } else if schema["type"] == "string" && schema["format"] == "binary" {
+            Ok(())
         } else if schema["type"] == "string" {
             std::str::from_utf8(body).map(|_| ()).map_err(|_| format!("{what}: the body is not text"))
         } else {
